@@ -1,0 +1,1 @@
+"""The ``ser`` command line (click). Heavy libraries load inside commands only."""

@@ -1,0 +1,4 @@
+"""``ser cache``: placeholder group filled by the feature cache."""
+from __future__ import annotations
+
+COMMANDS: list = []

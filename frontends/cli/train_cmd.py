@@ -1,0 +1,86 @@
+"""``ser train``, ``ser validate`` and ``ser extract``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .main import handle_errors, plugins_dir_option, quiet_option
+
+set_option = click.option(
+    "-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+    help="Override a config key that exists, e.g. -s classifier.params.epochs=50 (repeatable).",
+)
+
+
+def _load(config, overrides, plugins_dirs):
+    from ser_framework.config import load_config
+
+    return load_config(config, overrides=overrides, extra_plugins_dirs=plugins_dirs)
+
+
+@click.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@set_option
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Run directory (default: output.dir/NAME-TIME).")
+@click.option("--force", is_flag=True, help="Replace the run directory if it exists.")
+@plugins_dir_option
+@quiet_option
+@handle_errors
+def train(config, overrides, output, force, plugins_dirs, quiet):
+    """Train and evaluate the experiment in CONFIG; write a run directory with a model bundle."""
+    from ser_framework.experiment import default_run_dir, run_training
+
+    cfg, registry = _load(config, overrides, plugins_dirs)
+    run_dir = Path(output) if output else default_run_dir(cfg, config)
+    result = run_training(cfg, registry, run_dir, progress=not quiet, overwrite=force)
+    m = result.metrics
+    click.echo(f"protocol: {m['protocol_description']}")
+    click.echo(f"accuracy {m['accuracy']:.3f}  UAR {m['uar']:.3f}  macro-F1 {m['macro_f1']:.3f}  (n={m['n']})")
+    if len(m["folds"]) > 1:
+        s = m["fold_summary"]
+        click.echo(f"per fold: accuracy {s['accuracy']['mean']:.3f} ± {s['accuracy']['std']:.3f}, "
+                   f"UAR {s['uar']['mean']:.3f} ± {s['uar']['std']:.3f}")
+    click.echo(f"run directory: {result.run_dir}")
+    click.echo(f"model bundle:  {result.bundle_dir}")
+
+
+@click.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@set_option
+@plugins_dir_option
+@handle_errors
+def validate(config, overrides, plugins_dirs):
+    """Check CONFIG against every component's schema; report all problems at once."""
+    cfg, _ = _load(config, overrides, plugins_dirs)
+    parts = [cfg["dataset"]["name"], "+".join(f["name"] for f in cfg["features"]),
+             (cfg["balancer"] or {}).get("name", "no balancer"),
+             " > ".join(s["name"] for s in cfg["selectors"]) or "no selectors", cfg["classifier"]["name"]]
+    click.echo(f"{config}: valid ({' | '.join(parts)}; protocol {cfg['evaluation']['protocol']})")
+
+
+@click.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@set_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Parquet file (default: output.dir/NAME-features.parquet).")
+@plugins_dir_option
+@quiet_option
+@handle_errors
+def extract(config, overrides, output, plugins_dirs, quiet):
+    """Extract the feature table of CONFIG's dataset into a Parquet file (path, label, speaker, f0..fN)."""
+    from ser_framework.atomic import atomic_write_bytes
+    from ser_framework.experiment import build_table
+
+    cfg, registry = _load(config, overrides, plugins_dirs)
+    table, _ = build_table(cfg, registry, progress=not quiet)
+    out = Path(output) if output else Path(cfg["output"]["dir"]) / f"{cfg.get('name') or Path(config).stem}-features.parquet"
+    import io
+
+    buf = io.BytesIO()
+    table.to_parquet(buf, index=False)
+    atomic_write_bytes(out, buf.getvalue())
+    n_feat = sum(1 for c in table.columns if c.startswith("f") and c[1:].isdigit())
+    click.echo(f"{len(table)} clips × {n_feat} features → {out}")
+
+
+COMMANDS = [train, validate, extract]

@@ -1,0 +1,221 @@
+"""Model bundles: a folder with a manifest, plain-array selector state and classifier files.
+
+Nothing in a bundle is unpickled: selectors are ``.npz`` read with
+``allow_pickle=False``, the classifier stores its own safe files, and every file
+is checked against the SHA-256 in ``manifest.json`` before use.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import platform
+import threading
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_dir
+from .errors import BundleError, PluginError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DEFAULT_BUNDLE = Path(__file__).parent / "default_model"
+#: libraries whose versions are recorded and compared on load
+TRACKED = ("ser-framework", "numpy", "scikit-learn", "librosa", "soundfile", "tensorflow-cpu", "keras")
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in TRACKED:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A clip's result: the dominant label and all probabilities, highest first."""
+
+    path: str
+    label: str
+    probabilities: dict[str, float]
+
+    def top(self, n: int = 3) -> list[tuple[str, float]]:
+        return list(self.probabilities.items())[:n]
+
+    def as_dict(self, top: int | None = None) -> dict:
+        probs = self.probabilities if top is None else dict(self.top(top))
+        return {"path": self.path, "label": self.label, "probabilities": probs}
+
+
+def save_bundle(model, path, extra_manifest: dict | None = None, overwrite: bool = False) -> Path:
+    """Write ``model`` (a FittedModel) as a bundle folder at ``path``, atomically."""
+    path = Path(path)
+    with atomic_dir(path, overwrite=overwrite) as tmp:
+        files: list[str] = []
+        selectors = []
+        for i, selector in enumerate(model.selectors):
+            fname = f"selector_{i}_{selector.name}.npz"
+            np.savez(tmp / fname, **{k: np.asarray(v) for k, v in selector.get_state().items()})
+            files.append(fname)
+            selectors.append({"name": selector.name, "params": selector.config, "state": fname})
+        (tmp / "classifier").mkdir()
+        clf_files = [f"classifier/{f}" for f in model.classifier.save(tmp / "classifier")]
+        files.extend(clf_files)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "labels": list(model.labels),
+            "audio": model.pipeline.audio,
+            "features": [{"name": e.name, "params": e.config} for e in model.pipeline.extractors],
+            "n_features": model.pipeline.n_features(),
+            "selectors": selectors,
+            "classifier": {"name": model.classifier.name, "params": model.classifier.config},
+            "versions": library_versions(),
+            **(extra_manifest or {}),
+        }
+        manifest["files"] = {f: sha256_of(tmp / f) for f in files}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
+    return path
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+class Bundle:
+    """A loaded model bundle. Thread-safe for prediction."""
+
+    def __init__(self, path: Path, manifest: dict, model):
+        self.path = path
+        self.manifest = manifest
+        self.model = model
+        self._lock = threading.Lock()
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.model.labels)
+
+    @property
+    def pipeline(self):
+        return self.model.pipeline
+
+    def _prediction(self, path: str, proba: np.ndarray) -> Prediction:
+        order = np.argsort(-proba, kind="stable")
+        probs = {self.labels[i]: float(proba[i]) for i in order}
+        return Prediction(path, self.labels[order[0]], probs)
+
+    def predict_features(self, X) -> np.ndarray:
+        return self.model.predict_proba_features(X)
+
+    def predict_waveform(self, y: np.ndarray, name: str = "<waveform>") -> Prediction:
+        """Predict from mono samples already at the bundle's sample rate."""
+        vector = self.pipeline.from_waveform(y)
+        return self._prediction(name, self.predict_features(vector[None, :])[0])
+
+    def predict(self, source, name: str | None = None) -> Prediction:
+        """Predict one clip from a path, bytes or file object."""
+        y = self.pipeline.load(source)
+        label = name or (str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "<upload>"))
+        return self.predict_waveform(y, label)
+
+    def predict_many(self, sources) -> list[Prediction]:
+        return [self.predict(s) for s in sources]
+
+
+def _read_manifest(path: Path) -> dict:
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise BundleError(f"{path} is not a model bundle (no {MANIFEST})") from None
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{path}/{MANIFEST} is unreadable: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"{path}: unsupported bundle format {manifest.get('format_version')!r}")
+    for key in ("labels", "audio", "features", "selectors", "classifier", "files"):
+        if key not in manifest:
+            raise BundleError(f"{path}/{MANIFEST} lacks '{key}'")
+    return manifest
+
+
+def verify_files(path: Path, manifest: dict) -> None:
+    for rel, expected in manifest["files"].items():
+        file = (path / rel).resolve()
+        if path.resolve() not in file.parents:
+            raise BundleError(f"{path}: manifest names a file outside the bundle: {rel}")
+        if not file.is_file():
+            raise BundleError(f"{path}: missing file {rel}")
+        if sha256_of(file) != expected:
+            raise BundleError(f"{path}: {rel} does not match its SHA-256 in the manifest (modified or corrupt)")
+
+
+def _warn_versions(manifest: dict) -> None:
+    saved = manifest.get("versions", {})
+    now = library_versions()
+    diff = [f"{k} {saved[k]} (here {now[k]})" for k in saved if k in now and k != "python" and saved[k] != now[k]]
+    if diff:
+        warnings.warn("bundle made with other library versions: " + ", ".join(diff), stacklevel=3)
+
+
+def load_bundle(path=None, registry=None) -> Bundle:
+    """Load a bundle folder (default: the shipped model), verifying every file first."""
+    from .extraction import FeaturePipeline
+    from .model import FittedModel
+    from .plugins import get_registry
+
+    path = Path(path) if path is not None else DEFAULT_BUNDLE
+    if not path.exists():
+        if path == DEFAULT_BUNDLE:
+            raise BundleError("no default model is installed; train one with: ser train configs/default.yaml")
+        raise BundleError(f"model bundle not found: {path}")
+    if not path.is_dir():
+        raise BundleError(f"{path} is not a model bundle folder")
+    manifest = _read_manifest(path)
+    verify_files(path, manifest)
+    _warn_versions(manifest)
+    registry = registry or get_registry()
+    try:
+        extractors = [registry.create("feature", f["name"], f["params"]) for f in manifest["features"]]
+        selectors = []
+        for spec in manifest["selectors"]:
+            selector = registry.create("selector", spec["name"], spec["params"])
+            with np.load(path / spec["state"], allow_pickle=False) as data:
+                selector.set_state({k: data[k] for k in data.files})
+            selectors.append(selector)
+        clf_spec = registry.get("classifier", manifest["classifier"]["name"])
+        classifier = clf_spec.cls.load(path / "classifier", manifest["classifier"]["params"])
+    except PluginError as exc:
+        raise BundleError(f"{path}: the bundle needs a plugin that is not installed: {exc}") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BundleError(f"{path}: cannot load bundle: {exc}") from None
+    pipeline = FeaturePipeline(extractors, manifest["audio"])
+    n = pipeline.n_features()
+    expected = getattr(selectors[0], "n_features_in", None) if selectors else None
+    if expected is not None and expected != n:
+        raise BundleError(
+            f"{path}: the feature configuration gives {n} features but the fitted selector expects {expected}"
+        )
+    if manifest.get("n_features") not in (None, n):
+        raise BundleError(f"{path}: manifest says {manifest['n_features']} features, the extractors give {n}")
+    model = FittedModel(manifest["labels"], pipeline, selectors, classifier)
+    return Bundle(path, manifest, model)

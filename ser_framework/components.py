@@ -1,0 +1,126 @@
+"""Base classes for the five kinds of component a plugin can register.
+
+Subclassing is optional (registration checks the methods each kind needs), but
+the base classes document the contract and hold the shared constructor.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .schema import Param
+
+KINDS = ("dataset", "feature", "balancer", "selector", "classifier")
+
+#: methods a registered class of each kind must provide
+REQUIRED_METHODS = {
+    "dataset": ("load",),
+    "feature": ("extract",),
+    "balancer": ("resample",),
+    "selector": ("fit", "transform", "get_state", "set_state"),
+    "classifier": ("fit", "predict_proba", "save", "load"),
+}
+
+
+class Component:
+    """A named, parameterised piece of the pipeline."""
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    description: ClassVar[str] = ""
+    params: ClassVar[dict[str, Param]] = {}
+
+    def __init__(self, **params):
+        self.config = dict(params)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config})"
+
+
+class Dataset(Component):
+    """Lists the clips of a corpus.
+
+    ``load()`` returns a DataFrame with columns ``path`` (str), ``label`` (str)
+    and ``speaker`` (str); extra metadata columns are kept.
+    """
+
+    kind = "dataset"
+
+    def load(self):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class FeatureExtractor(Component):
+    """Turns one clip into a fixed-length vector.
+
+    ``extract(ctx)`` receives an :class:`ser_framework.spectral.AudioContext`
+    that caches the spectral representations every extractor shares, and
+    returns a 1-D float array; ``feature_names()`` names its entries.
+    ``version`` is part of the feature-cache key: bump it when results change.
+    """
+
+    kind = "feature"
+    version: ClassVar[str] = "1"
+
+    def extract(self, ctx):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def feature_names(self) -> list[str] | None:
+        return None
+
+
+class Balancer(Component):
+    """Resamples training rows: ``resample(X, y, rng) -> (X, y)``."""
+
+    kind = "balancer"
+
+    def resample(self, X, y, rng):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Selector(Component):
+    """A transformer fitted on training rows only.
+
+    Its fitted state is plain arrays (``get_state``/``set_state``), so bundles
+    store it without pickle.
+    """
+
+    kind = "selector"
+
+    def fit(self, X, y):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def transform(self, X):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def get_state(self) -> dict:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def set_state(self, state: dict) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Classifier(Component):
+    """Maps selected features to class probabilities.
+
+    ``fit(X, y, n_classes, validation=None, seed=0, progress=False)``;
+    ``predict_proba(X)``; ``save(directory) -> list of file names``;
+    classmethod ``load(directory, params) -> instance``. Saved files must be
+    formats that do not run code when loaded.
+    """
+
+    kind = "classifier"
+    #: whether ``fit`` uses a validation set (carved out by speaker before balancing)
+    uses_validation: ClassVar[bool] = False
+
+    def fit(self, X, y, n_classes, validation=None, seed=0, progress=False):  # pragma: no cover
+        raise NotImplementedError
+
+    def predict_proba(self, X):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def save(self, directory) -> list[str]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, directory, params):  # pragma: no cover - interface
+        raise NotImplementedError

@@ -1,0 +1,181 @@
+"""The orchestrator: dataset → features → evaluation by speaker → bundle and report."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_dir
+from .errors import DataError, SerError
+from .evaluation import classification_report_text, compute_metrics, make_splits, save_confusion_png
+from .extraction import FeaturePipeline, extract_table, feature_matrix
+from .model import fit_model
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict
+    bundle_dir: Path
+
+
+def load_items(config: dict, registry):
+    dataset = registry.create("dataset", config["dataset"]["name"], config["dataset"]["params"])
+    items = dataset.load()
+    missing = {"path", "label", "speaker"} - set(items.columns)
+    if missing:
+        raise DataError(f"dataset '{config['dataset']['name']}' returned no column(s) {', '.join(sorted(missing))}")
+    return items
+
+
+def build_table(config: dict, registry, progress: bool = True):
+    """Dataset listing plus feature rows (through the feature cache)."""
+    items = load_items(config, registry)
+    pipeline = FeaturePipeline.from_config(config["features"], config["audio"], registry)
+    table = extract_table(items, pipeline, config["extraction"], progress=progress)
+    return table, pipeline
+
+
+def evaluate_folds(X, y, speakers, labels, config, registry, pipeline, progress=True):
+    """Out-of-fold probabilities for every row that some split tests, plus per-fold metrics."""
+    from tqdm.auto import tqdm
+
+    seed = config["seed"]
+    splits = make_splits(y, speakers, config["evaluation"], seed)
+    proba = np.full((len(y), len(labels)), np.nan)
+    fold_of = np.full(len(y), -1)
+    folds, last_model = [], None
+    for k, (tr, te) in enumerate(tqdm(splits, desc="folds", unit="fold", disable=not progress or len(splits) == 1)):
+        if len(np.unique(y[tr])) < 2:
+            raise DataError(f"fold {k}: the training part holds fewer than two classes")
+        model = fit_model(X[tr], y[tr], speakers[tr], labels, config, registry, pipeline,
+                          seed=seed + k, progress=progress)
+        p = model.predict_proba_features(X[te])
+        proba[te], fold_of[te] = p, k
+        m = compute_metrics(y[te], p.argmax(axis=1), labels)
+        folds.append({"fold": k, "test_speakers": sorted(set(speakers[te].tolist())),
+                      "accuracy": m["accuracy"], "uar": m["uar"], "macro_f1": m["macro_f1"], "n": m["n"]})
+        last_model = model
+    return proba, fold_of, folds, last_model
+
+
+def _summary(folds):
+    out = {}
+    for key in ("accuracy", "uar", "macro_f1"):
+        vals = np.array([f[key] for f in folds])
+        out[key] = {"mean": float(vals.mean()), "std": float(vals.std())}
+    return out
+
+
+def default_run_dir(config: dict, config_path) -> Path:
+    stem = config.get("name") or Path(config_path).stem
+    return Path(config["output"]["dir"]) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def run_training(config: dict, registry, run_dir, *, progress: bool = True, overwrite: bool = False,
+                 table=None) -> RunResult:
+    """Train and evaluate as configured; write the run directory atomically."""
+    import pandas as pd
+    import yaml
+
+    from .bundle import save_bundle
+
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not overwrite:
+        raise SerError(f"run directory {run_dir} already exists (use --force to replace it)")
+    t0 = time.perf_counter()
+    if table is None:
+        table, pipeline = build_table(config, registry, progress=progress)
+    else:
+        pipeline = FeaturePipeline.from_config(config["features"], config["audio"], registry)
+    t_extract = time.perf_counter() - t0
+    X = feature_matrix(table)
+    labels = sorted(table["label"].unique().tolist())
+    if len(labels) < 2:
+        raise DataError("the dataset holds fewer than two labels")
+    y = np.searchsorted(labels, table["label"].to_numpy())
+    speakers = table["speaker"].astype(str).to_numpy()
+
+    proba, fold_of, folds, fold_model = evaluate_folds(X, y, speakers, labels, config, registry, pipeline, progress)
+    tested = fold_of >= 0
+    metrics = compute_metrics(y[tested], proba[tested].argmax(axis=1), labels)
+    protocol = config["evaluation"]["protocol"]
+    metrics.update({
+        "protocol": protocol,
+        "protocol_description": describe_protocol(config["evaluation"], len(np.unique(speakers))),
+        "folds": folds,
+        "fold_summary": _summary(folds),
+        "n_clips": int(len(y)),
+        "n_speakers": int(len(np.unique(speakers))),
+        "seed": config["seed"],
+    })
+    t_eval = time.perf_counter() - t0 - t_extract
+
+    if config["evaluation"]["refit"]:
+        final = fit_model(X, y, speakers, labels, config, registry, pipeline, seed=config["seed"], progress=progress)
+        trained_on = "all clips"
+    else:
+        final = fold_model
+        trained_on = "the training part of the last split"
+    metrics["timing_s"] = {"extract": round(t_extract, 1), "evaluate": round(t_eval, 1),
+                           "total": round(time.perf_counter() - t0, 1)}
+
+    manifest_extra = {
+        "training": {
+            "dataset": config["dataset"],
+            "n_clips": int(len(y)),
+            "speakers": sorted(np.unique(speakers).tolist()),
+            "label_counts": {lab: int((y == i).sum()) for i, lab in enumerate(labels)},
+            "model_trained_on": trained_on,
+            "seed": config["seed"],
+        },
+        "evaluation": {k: metrics[k] for k in ("protocol", "protocol_description", "accuracy", "uar",
+                                               "macro_f1", "n", "fold_summary")},
+        "config": config,
+    }
+    with atomic_dir(run_dir, overwrite=overwrite) as tmp:
+        (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        (tmp / "classification_report.txt").write_text(
+            f"protocol: {metrics['protocol_description']}\n\n" + classification_report_text(metrics))
+        save_confusion_png(metrics, tmp / "confusion_matrix.png")
+        preds = pd.DataFrame({
+            "path": table["path"], "speaker": speakers, "label": table["label"],
+            "predicted": [labels[i] if t else "" for i, t in zip(np.nan_to_num(proba).argmax(axis=1), tested)],
+            "fold": fold_of,
+        })
+        for j, lab in enumerate(labels):
+            preds[f"p_{lab}"] = proba[:, j]
+        preds.to_csv(tmp / "predictions.csv", index=False)
+        table.to_parquet(tmp / "features.parquet", index=False)
+        save_bundle(final, tmp / "model", manifest_extra)
+    return RunResult(run_dir, metrics, run_dir / "model")
+
+
+def describe_protocol(evaluation: dict, n_speakers: int) -> str:
+    p = evaluation["protocol"]
+    if p == "group_kfold":
+        return (f"speaker-independent {evaluation['n_splits']}-fold cross-validation grouped by speaker "
+                f"({n_speakers} speakers; no speaker in both training and test)")
+    if p == "holdout_speakers":
+        who = evaluation.get("test_speakers") or f"{evaluation['test_size']:.0%} of speakers"
+        return f"held-out speakers ({who}); no speaker in both training and test"
+    if p == "kfold":
+        return f"stratified {evaluation['n_splits']}-fold cross-validation, NOT speaker-independent"
+    return f"random stratified hold-out ({evaluation['test_size']:.0%}), NOT speaker-independent"
+
+
+def evaluate_bundle(bundle, items, extraction: dict | None = None, progress: bool = True) -> dict:
+    """Metrics of a trained bundle on a labelled dataset listing."""
+    table = extract_table(items, bundle.pipeline, extraction or {}, progress=progress)
+    X = feature_matrix(table)
+    labels = bundle.labels
+    unknown = sorted(set(table["label"]) - set(labels))
+    if unknown:
+        raise DataError(f"the data has labels the model does not know: {', '.join(unknown)} (model: {', '.join(labels)})")
+    y = np.array([labels.index(lab) for lab in table["label"]])
+    pred = bundle.predict_features(X).argmax(axis=1)
+    return compute_metrics(y, pred, labels)

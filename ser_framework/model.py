@@ -1,0 +1,64 @@
+"""A fitted model: the feature pipeline, fitted selectors, a classifier and its labels.
+
+:func:`fit_model` is the one place where training rows become a model; it
+applies the balancer, fits every selector and the classifier on training rows
+only, and carves the classifier's validation set out by speaker before
+balancing, so no copy of a validation or test row is ever trained on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .evaluation import validation_split
+from .extraction import FeaturePipeline
+
+
+@dataclass
+class FittedModel:
+    labels: list[str]
+    pipeline: FeaturePipeline
+    selectors: list  # fitted Selector instances
+    classifier: object
+    config: dict = field(default_factory=dict)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        for selector in self.selectors:
+            X = selector.transform(X)
+        return X
+
+    def predict_proba_features(self, X: np.ndarray) -> np.ndarray:
+        """Probabilities (rows × labels) from raw feature rows."""
+        X = np.atleast_2d(np.asarray(X, dtype=np.float32))
+        return np.asarray(self.classifier.predict_proba(self.transform(X)), dtype=np.float64)
+
+
+def fit_model(X, y, speakers, labels, config: dict, registry, pipeline: FeaturePipeline,
+              seed: int, progress: bool = False) -> FittedModel:
+    """Fit balancer → selectors → classifier on the given training rows."""
+    rng = np.random.default_rng(seed)
+    classifier = registry.create("classifier", config["classifier"]["name"], config["classifier"]["params"])
+    fit_idx, val_idx = np.arange(len(y)), None
+    if getattr(classifier, "uses_validation", False):
+        split = validation_split(speakers, config["evaluation"]["validation_fraction"], seed)
+        if split is not None:
+            fit_idx, val_idx = split
+    X_fit, y_fit = X[fit_idx], y[fit_idx]
+    if config.get("balancer"):
+        balancer = registry.create("balancer", config["balancer"]["name"], config["balancer"]["params"])
+        X_fit, y_fit = balancer.resample(X_fit, y_fit, rng)
+    selectors = []
+    for spec in config["selectors"]:
+        selector = registry.create("selector", spec["name"], spec["params"])
+        selector.fit(X_fit, y_fit)
+        X_fit = selector.transform(X_fit)
+        selectors.append(selector)
+    validation = None
+    if val_idx is not None and len(val_idx):
+        X_val = X[val_idx]
+        for selector in selectors:
+            X_val = selector.transform(X_val)
+        validation = (X_val, y[val_idx])
+    classifier.fit(X_fit, y_fit, len(labels), validation=validation, seed=seed, progress=progress)
+    return FittedModel(list(labels), pipeline, selectors, classifier, config)

@@ -1,0 +1,113 @@
+"""Building a plugin manager and the registry from it.
+
+Built-in plugins are ordinary plugin modules listed in :data:`DEFAULT_PLUGINS`
+and registered through the same hooks as third-party ones. External plugins
+come from the ``ser_framework`` entry-point group (set
+``SER_DISABLE_PLUGIN_AUTOLOAD=1`` to skip them) or from a folder of ``.py``
+modules (``plugins_dir`` in a config, ``--plugins-dir`` on the command line).
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError
+from .registry import Registry
+
+ENTRY_POINT_GROUP = "ser_framework"
+AUTOLOAD_ENV = "SER_DISABLE_PLUGIN_AUTOLOAD"
+
+DEFAULT_PLUGINS = (
+    "ser_plugins.datasets",
+    "ser_plugins.features",
+    "ser_plugins.balancers",
+    "ser_plugins.selectors",
+    "ser_plugins.classifiers",
+)
+
+_HOOKS = {
+    "dataset": "register_datasets",
+    "feature": "register_features",
+    "balancer": "register_balancers",
+    "selector": "register_selectors",
+    "classifier": "register_classifiers",
+}
+
+
+def _load_dir_modules(pm: pluggy.PluginManager, directory) -> None:
+    directory = Path(directory).expanduser()
+    if not directory.is_dir():
+        raise PluginError(f"plugins directory not found: {directory}")
+    for path in sorted(directory.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        modname = f"ser_local_plugins.{path.parent.name}.{path.stem}"
+        if pm.get_plugin(modname) is not None:
+            continue
+        spec = importlib.util.spec_from_file_location(modname, path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # a plugin that fails to import is a plugin error
+            raise PluginError(f"could not import plugin {path}: {exc}") from exc
+        module.__ser_source__ = f"local:{path}"
+        sys.modules[modname] = module
+        pm.register(module, name=modname)
+
+
+def get_plugin_manager(plugins_dirs=(), load_entrypoints: bool | None = None) -> pluggy.PluginManager:
+    """Return a fresh plugin manager with built-in, installed and local plugins."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for modname in DEFAULT_PLUGINS:
+        pm.register(importlib.import_module(modname), name=modname)
+    if load_entrypoints is None:
+        load_entrypoints = not os.environ.get(AUTOLOAD_ENV)
+    if load_entrypoints:
+        try:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        except Exception as exc:
+            raise PluginError(f"could not load an installed plugin: {exc}") from exc
+    for d in plugins_dirs or ():
+        _load_dir_modules(pm, d)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(str(exc)) from exc
+    return pm
+
+
+def _source_of(pm: pluggy.PluginManager, plugin) -> str:
+    name = pm.get_name(plugin) or ""
+    if name in DEFAULT_PLUGINS:
+        return "built-in"
+    for plug, dist in pm.list_plugin_distinfo():
+        if plug is plugin:
+            return dist.metadata["name"] or dist.project_name
+    return getattr(plugin, "__ser_source__", name)
+
+
+def build_registry(pm: pluggy.PluginManager) -> Registry:
+    """Call every registration hook, one plugin at a time so each spec knows its source."""
+    registry = Registry()
+    for kind, hookname in _HOOKS.items():
+        hook = getattr(pm.hook, hookname)
+        for impl in reversed(hook.get_hookimpls()):
+            source = _source_of(pm, impl.plugin)
+
+            def register(cls, _kind=kind, _source=source):
+                registry.add(_kind, cls, _source)
+
+            impl.function(register=register)
+    return registry
+
+
+def get_registry(plugins_dirs=(), load_entrypoints: bool | None = None) -> Registry:
+    """Shortcut: a fresh plugin manager's registry."""
+    return build_registry(get_plugin_manager(plugins_dirs, load_entrypoints))
