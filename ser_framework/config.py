@@ -155,8 +155,6 @@ def validate(raw: dict, registry, source=None) -> dict:
 def parse_override(text: str) -> tuple[list[str], object]:
     import yaml
 
-    if "=" not in text:
-        raise ConfigError([("-s " + text, "expected key=value, e.g. classifier.params.epochs=50")])
     key, value = text.split("=", 1)
     try:
         parsed = yaml.safe_load(value) if value.strip() else ""
@@ -165,34 +163,36 @@ def parse_override(text: str) -> tuple[list[str], object]:
     return key.strip().split("."), parsed
 
 
-def apply_overrides(config: dict, overrides) -> dict:
-    """Apply ``key.path=value`` overrides to a resolved config; keys must exist."""
+def apply_overrides(config: dict, overrides, problems: Problems | None = None) -> dict:
+    """Apply ``key.path=value`` overrides to a resolved config; keys must exist.
+
+    Problems are added to ``problems`` when given (so they are reported with the
+    rest), otherwise raised at once.
+    """
     config = copy.deepcopy(config)
-    problems = Problems()
+    own = problems is None
+    problems = Problems() if own else problems
     for text in overrides or ():
+        if "=" not in text:
+            problems.add(f"-s {text}", "expected KEY=VALUE, e.g. classifier.params.epochs=50")
+            continue
         parts, value = parse_override(text)
         node = config
-        ok = True
         for i, part in enumerate(parts):
-            last = i == len(parts) - 1
             where = ".".join(parts[: i + 1])
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
-                    problems.add(where, f"no such item (list has {len(node)})")
-                    ok = False
+                    problems.add(where, f"no such item (the list has {len(node)})")
                     break
                 part = int(part)
             elif not isinstance(node, dict) or part not in node:
                 problems.add(where, "no such key in the config (overrides may only change existing keys)")
-                ok = False
                 break
-            if last:
+            if i == len(parts) - 1:
                 node[part] = value
             else:
                 node = node[part]
-        if not ok:
-            continue
-    if problems:
+    if own and problems:
         raise ConfigError(problems.items, source="command-line overrides")
     return config
 
@@ -206,5 +206,12 @@ def load_config(path, registry_factory=None, overrides=(), extra_plugins_dirs=()
     registry = (registry_factory or get_registry)(dirs)
     config = validate(raw, registry, source=str(path))
     if overrides:
-        config = validate(apply_overrides(config, overrides), registry, source=f"{path} with overrides")
+        problems = Problems()
+        changed = apply_overrides(config, overrides, problems)
+        try:
+            config = validate(changed, registry, source=f"{path} with overrides")
+        except ConfigError as exc:
+            problems.items.extend(exc.problems)
+        if problems:
+            raise ConfigError(problems.items, source=f"{path} with overrides")
     return config, registry

@@ -1,0 +1,31 @@
+# Two entry points (see README):
+#   make app    set everything up, then serve the web app on the shipped default model
+#   make test   set everything up (incl. Chromium for the browser test), then run the tests
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: app test setup browser clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,dask]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+
+app: $(STAMP)
+	$(BIN)/ser app
+
+test: $(STAMP) browser
+	SER_DISABLE_PLUGIN_AUTOLOAD= $(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) runs test-artifacts .pytest_cache
