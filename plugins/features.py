@@ -136,7 +136,32 @@ class Prosody(_Pooled):
         return np.vstack([r[:, :n] for r in rows])
 
 
+class Pitch(_Pooled):
+    """Fundamental frequency (librosa.yin) in semitones over the active frames, and its voiced share."""
+
+    name = "pitch"
+    prefix = "pitch"
+    params = {
+        **_frame_params(),
+        "fmin": Param(float, 65.0, "lowest F0 searched (Hz)", min=20.0),
+        "fmax": Param(float, 500.0, "highest F0 searched (Hz)", min=40.0),
+    }
+
+    def frames(self, ctx):
+        import librosa
+
+        n_fft, hop = self._fft()
+        f0 = librosa.yin(ctx.y, fmin=self.config["fmin"], fmax=self.config["fmax"], sr=ctx.sr,
+                         frame_length=n_fft, hop_length=hop)
+        active = ctx.voiced_mask(n_fft, hop)
+        n = min(len(f0), len(active))
+        f0, active = f0[:n], active[:n]
+        semitones = 12 * np.log2(np.maximum(f0, 1.0) / 55.0)
+        voiced = semitones[active] if active.any() else semitones
+        return voiced[None, :]
+
+
 @hookimpl
 def register_features(register):
-    for cls in (Mfcc, Chroma, SpectralContrast, Tonnetz, LogMel, Prosody):
+    for cls in (Mfcc, Chroma, SpectralContrast, Tonnetz, LogMel, Prosody, Pitch):
         register(cls)

@@ -7,8 +7,11 @@ subclass with a message meant for a person.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +35,8 @@ MIN_DURATION = 0.1
 MAX_DURATION = 600.0
 #: peak level below which a recording counts as silent (dBFS)
 SILENCE_DBFS = -60.0
+#: lowest source sample rate accepted (Hz); speech needs more bandwidth than this gives
+MIN_SAMPLE_RATE = 4000
 
 
 @dataclass(frozen=True)
@@ -54,34 +59,134 @@ def _name(source) -> str:
     return getattr(source, "name", None) or "the upload"
 
 
-def _open(source):
-    """Open ``source`` (path, bytes or binary file object) as a SoundFile."""
+#: leading bytes of containers libsndfile recognises by their header (decoded without chatter)
+_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"FORM", b"caff", b".snd", b"dns.", b"NIST", b"riff")
+
+
+def _sniff(source) -> str | None:
+    """``"container"`` for a known header, ``"mp3"`` for an MP3 one, ``None`` if unknown."""
+    head = b""
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as f:
+                head = f.read(4)
+        elif hasattr(source, "read") and hasattr(source, "seek") and hasattr(source, "tell"):
+            pos = source.tell()
+            head = source.read(4)
+            source.seek(pos)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(head, bytes):
+        return None
+    if head.startswith(_MAGIC):
+        return "container"
+    if head.startswith(b"ID3") or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "mp3"
+    return None
+
+
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved: int | None = None
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr(active: bool = True):
+    """Silence C-level stderr (libmpg123 prints warnings when probing unknown or damaged data).
+
+    libsndfile falls back to its MP3 decoder for content it does not recognise,
+    and that decoder writes to file descriptor 2 directly, which would add lines
+    to the one-line error of ``ser predict``. Reference-counted so concurrent
+    decodes share one redirect and the original stderr always comes back.
+    """
+    global _quiet_depth, _quiet_saved
+    if not active:
+        yield
+        return
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            try:
+                sys.stderr.flush()
+            except (AttributeError, OSError, ValueError):
+                pass
+            try:
+                _quiet_saved = os.dup(2)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 2)
+                os.close(devnull)
+            except OSError:
+                _quiet_saved = None
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _quiet_saved is not None:
+                os.dup2(_quiet_saved, 2)
+                os.close(_quiet_saved)
+                _quiet_saved = None
+
+
+def _check_path(source) -> None:
+    path = Path(source)
+    if not path.exists():
+        raise AudioNotFoundError(f"file not found: {path}")
+    if path.is_dir():
+        raise AudioNotFoundError(f"{path} is a folder, not an audio file")
+    if not path.is_file():
+        raise NotAudioError(f"{path}: not a regular file (a pipe or device?)")
+    if path.stat().st_size == 0:
+        raise EmptyAudioError(f"{path}: the file is empty (0 bytes)")
+
+
+@contextlib.contextmanager
+def _decoder(source):
+    """Open ``source`` (path, bytes or binary file object) as a SoundFile; map every failure.
+
+    Yields the open SoundFile; C-level decoder chatter is silenced while it is in
+    use when the content is not a container with a recognised header.
+    """
     import soundfile as sf
 
+    name = _name(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
-            raise EmptyAudioError(f"{_name(source)}: the file is empty (0 bytes)")
+            raise EmptyAudioError(f"{name}: the file is empty (0 bytes)")
         source = io.BytesIO(bytes(source))
     elif isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise AudioNotFoundError(f"file not found: {path}")
-        if path.is_dir():
-            raise AudioNotFoundError(f"{path} is a folder, not an audio file")
-        if path.stat().st_size == 0:
-            raise EmptyAudioError(f"{path}: the file is empty (0 bytes)")
-    try:
-        return sf.SoundFile(source)
-    except sf.LibsndfileError as exc:
-        detail = str(exc).split(":")[-1].strip().rstrip(".") or "unreadable"
-        raise NotAudioError(f"{_name(source)}: not an audio file, or a damaged one ({detail})") from None
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise NotAudioError(f"{_name(source)}: not an audio file ({exc})") from None
+        _check_path(source)
+    kind = _sniff(source)
+    with _quiet_native_stderr(active=kind != "container"):
+        try:
+            f = sf.SoundFile(source)
+        except sf.LibsndfileError as exc:
+            detail = _detail(exc)
+            if kind is None or "not recognised" in detail.lower():
+                raise NotAudioError(f"{name}: not an audio file (format not recognised)") from None
+            raise NotAudioError(f"{name}: not an audio file, or a damaged one ({detail})") from None
+        except PermissionError:
+            raise AudioNotFoundError(f"{name}: permission denied") from None
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise NotAudioError(f"{name}: not an audio file ({_detail(exc)})") from None
+        except OSError as exc:
+            raise AudioNotFoundError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
+        with f:
+            yield f
+
+
+def _detail(exc: Exception) -> str:
+    """libsndfile's reason without its prefixes; misleading generic ones dropped."""
+    text = str(exc).replace("Error :", "").strip()
+    text = text.split(":")[-1].strip().rstrip(".")
+    if not text or "does not exist" in text or "not a regular file" in text:
+        return "unreadable"
+    return text
 
 
 def audio_info(source) -> AudioInfo:
     """Read only the header of ``source``."""
-    with _open(source) as f:
+    with _decoder(source) as f:
         return AudioInfo(f.samplerate, f.frames, f.channels, f.format)
 
 
@@ -113,6 +218,31 @@ def peak_dbfs(y: np.ndarray) -> float:
     return 20.0 * np.log10(peak) if peak > 0 else float("-inf")
 
 
+def _read_mono(f, name: str, limit: int) -> np.ndarray:
+    """Read at most ``limit`` frames block by block, checking and mixing down as it goes.
+
+    Memory stays at the size of the mono result whatever the channel count, and a
+    header that under-states the length cannot make us read more than ``limit``.
+    """
+    blocks, total = [], 0
+    blocksize = 1 << 16
+    try:
+        while total < limit:
+            block = f.read(min(blocksize, limit - total), dtype="float32", always_2d=True)
+            if block.shape[0] == 0:
+                break
+            check_samples(block, name)
+            blocks.append(to_mono(block))
+            total += block.shape[0]
+    except AudioError:
+        raise
+    except Exception as exc:  # truncated or corrupt data after a valid header
+        raise NotAudioError(f"{name}: the audio data is damaged ({_detail(exc)})") from None
+    if not blocks:
+        return np.zeros(0, dtype=np.float32)
+    return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+
+
 def load_audio(
     source,
     *,
@@ -126,12 +256,13 @@ def load_audio(
     Parameters
     ----------
     source : str, path-like, bytes or binary file object
-        The recording. The format is detected from its content.
+        The recording. The format is detected from its content, not its name.
     sample_rate : int
         Target rate in Hz.
     min_duration, max_duration : float
         Accepted duration range in seconds; ``max_duration=None`` for no limit.
-        A file longer than the limit is refused after reading only its header.
+        A file longer than the limit is refused after reading only its header
+        (and never more than ``max_duration`` seconds are decoded).
     reject_silence : bool
         Refuse recordings whose peak is below ``SILENCE_DBFS`` with
         :class:`NoSpeechError` instead of classifying silence.
@@ -148,28 +279,31 @@ def load_audio(
         samples, too short, too long, or silent.
     """
     name = _name(source)
-    with _open(source) as f:
+    with _decoder(source) as f:
         sr, frames = f.samplerate, f.frames
+        if sr < MIN_SAMPLE_RATE:
+            raise AudioError(f"{name}: sample rate {sr} Hz is too low (need at least {MIN_SAMPLE_RATE} Hz)")
         if frames <= 0:
             raise EmptyAudioError(f"{name}: the recording is empty (0 samples)")
-        duration = frames / sr
-        if max_duration is not None and duration > max_duration:
+        if max_duration is not None and frames / sr > max_duration:
             raise AudioTooLongError(
-                f"{name}: too long: {duration:.1f} s, the limit is {max_duration:g} s"
+                f"{name}: too long: {frames / sr:.1f} s, the limit is {max_duration:g} s"
             )
-        try:
-            y = f.read(dtype="float32", always_2d=True)
-        except Exception as exc:  # truncated data after a valid header
-            raise NotAudioError(f"{name}: the audio data is damaged ({exc})") from None
-    check_samples(y, name)
-    if y.shape[0] / sr < min_duration:
+        limit = frames if max_duration is None else min(frames, int(max_duration * sr) + 1)
+        y = _read_mono(f, name, limit)
+    if y.size == 0:
+        raise EmptyAudioError(f"{name}: the recording is empty (0 samples)")
+    duration = y.shape[0] / sr
+    if max_duration is not None and duration > max_duration:
+        raise AudioTooLongError(f"{name}: too long: more than {max_duration:g} s")
+    if duration < min_duration:
         raise AudioTooShortError(
-            f"{name}: too short: {y.shape[0] / sr:.2f} s, need at least {min_duration:g} s"
+            f"{name}: too short: {duration:.2f} s, need at least {min_duration:g} s"
         )
-    y = to_mono(y)
     if reject_silence and peak_dbfs(y) < SILENCE_DBFS:
         raise NoSpeechError(
-            f"{name}: no speech found: the recording is silent (peak {peak_dbfs(y):.0f} dBFS)"
+            f"{name}: no speech found: the recording is silent (peak {peak_dbfs(y):.0f} dBFS, "
+            f"threshold {SILENCE_DBFS:g} dBFS)"
         )
     return resample(y, sr, sample_rate)
 
@@ -186,4 +320,5 @@ __all__ = [
     "MAX_DURATION",
     "DEFAULT_SAMPLE_RATE",
     "SILENCE_DBFS",
+    "MIN_SAMPLE_RATE",
 ]

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_dir
-from .errors import BundleError, PluginError
+from .errors import BundleError, ConfigError, PluginError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -145,28 +145,85 @@ class Bundle:
 
 def _read_manifest(path: Path) -> dict:
     try:
-        manifest = json.loads((path / MANIFEST).read_text())
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BundleError(f"{path} is not a model bundle (no {MANIFEST})") from None
     except (OSError, ValueError) as exc:
         raise BundleError(f"{path}/{MANIFEST} is unreadable: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{path}/{MANIFEST} is not a JSON object")
+    if manifest.get("format_version") != FORMAT_VERSION:
         raise BundleError(f"{path}: unsupported bundle format {manifest.get('format_version')!r}")
     for key in ("labels", "audio", "features", "selectors", "classifier", "files"):
         if key not in manifest:
             raise BundleError(f"{path}/{MANIFEST} lacks '{key}'")
+    files = manifest["files"]
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise BundleError(f"{path}/{MANIFEST}: 'files' must map file names to SHA-256 digests")
+    labels = manifest["labels"]
+    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
+        raise BundleError(f"{path}/{MANIFEST}: 'labels' must be a list of at least two names")
+    if not isinstance(manifest["audio"], dict) or not isinstance(manifest["classifier"], dict):
+        raise BundleError(f"{path}/{MANIFEST}: 'audio' and 'classifier' must be objects")
+    for key in ("features", "selectors"):
+        if not isinstance(manifest[key], list) or not all(isinstance(x, dict) for x in manifest[key]):
+            raise BundleError(f"{path}/{MANIFEST}: '{key}' must be a list of objects")
     return manifest
 
 
 def verify_files(path: Path, manifest: dict) -> None:
+    """Check every file the manifest lists against its SHA-256, and that nothing used is unlisted.
+
+    Selector states and every file in ``classifier/`` must appear in the
+    manifest, so a file cannot be swapped in without being checked.
+    """
+    root = path.resolve()
+    listed = set()
     for rel, expected in manifest["files"].items():
         file = (path / rel).resolve()
-        if path.resolve() not in file.parents:
+        if root not in file.parents:
             raise BundleError(f"{path}: manifest names a file outside the bundle: {rel}")
         if not file.is_file():
             raise BundleError(f"{path}: missing file {rel}")
         if sha256_of(file) != expected:
             raise BundleError(f"{path}: {rel} does not match its SHA-256 in the manifest (modified or corrupt)")
+        listed.add(file)
+    used = [(path / str(spec.get("state", ""))).resolve() for spec in manifest["selectors"]]
+    clf_dir = path / "classifier"
+    if clf_dir.is_dir():
+        used.extend(p.resolve() for p in clf_dir.rglob("*") if p.is_file())
+    unlisted = sorted(str(p.relative_to(root)) for p in used if p not in listed)
+    if unlisted:
+        raise BundleError(f"{path}: file(s) not covered by the manifest's checksums: {', '.join(unlisted)}")
+
+
+def check_dimensions(path: Path, model, n_features: int) -> None:
+    """Refuse a bundle whose feature configuration does not fit its fitted selectors/classifier.
+
+    Runs one row of zeros of the pipeline's width through the selectors and the
+    classifier; any shape error, or an output that is not one probability per
+    label, means the parts were not fitted together.
+    """
+    selectors = model.selectors
+    expected = getattr(selectors[0], "n_features_in", None) if selectors else None
+    if expected is not None and expected != n_features:
+        raise BundleError(
+            f"{path}: feature dimension mismatch: the feature configuration gives {n_features} "
+            f"features but the fitted selector '{selectors[0].name}' expects {expected}"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out = model.predict_proba_features(np.zeros((1, n_features), dtype=np.float32))
+    except (ValueError, IndexError, TypeError, BundleError) as exc:
+        raise BundleError(
+            f"{path}: feature dimension mismatch: {n_features} features do not fit the fitted "
+            f"selectors/classifier ({exc})"
+        ) from None
+    if out.shape != (1, len(model.labels)):
+        raise BundleError(
+            f"{path}: the classifier gives {out.shape[-1]} outputs but the bundle has {len(model.labels)} labels"
+        )
 
 
 def _warn_versions(manifest: dict) -> None:
@@ -175,6 +232,22 @@ def _warn_versions(manifest: dict) -> None:
     diff = [f"{k} {saved[k]} (here {now[k]})" for k in saved if k in now and k != "python" and saved[k] != now[k]]
     if diff:
         warnings.warn("bundle made with other library versions: " + ", ".join(diff), stacklevel=3)
+
+
+def _params(spec, entry: dict, where: str) -> dict:
+    """Validate a manifest entry's params against the plugin's schema (defaults filled)."""
+    from .schema import Problems, validate_params
+
+    problems = Problems()
+    params = validate_params(entry.get("params"), spec.params, f"{where}.params", problems)
+    if problems:
+        raise ConfigError(problems.items)
+    return params
+
+
+def _create(registry, kind: str, entry: dict, where: str):
+    spec = registry.get(kind, entry["name"])
+    return spec.cls(**_params(spec, entry, where))
 
 
 def load_bundle(path=None, registry=None) -> Bundle:
@@ -195,27 +268,29 @@ def load_bundle(path=None, registry=None) -> Bundle:
     _warn_versions(manifest)
     registry = registry or get_registry()
     try:
-        extractors = [registry.create("feature", f["name"], f["params"]) for f in manifest["features"]]
+        extractors = [_create(registry, "feature", f, f"features.{i}") for i, f in enumerate(manifest["features"])]
         selectors = []
-        for spec in manifest["selectors"]:
-            selector = registry.create("selector", spec["name"], spec["params"])
+        for i, spec in enumerate(manifest["selectors"]):
+            selector = _create(registry, "selector", spec, f"selectors.{i}")
             with np.load(path / spec["state"], allow_pickle=False) as data:
                 selector.set_state({k: data[k] for k in data.files})
             selectors.append(selector)
         clf_spec = registry.get("classifier", manifest["classifier"]["name"])
-        classifier = clf_spec.cls.load(path / "classifier", manifest["classifier"]["params"])
+        clf_params = _params(clf_spec, manifest["classifier"], "classifier")
+        classifier = clf_spec.cls.load(path / "classifier", clf_params)
+    except ConfigError as exc:
+        raise BundleError(f"{path}: the manifest's component settings are invalid: {exc.one_line()}") from None
     except PluginError as exc:
         raise BundleError(f"{path}: the bundle needs a plugin that is not installed: {exc}") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BundleError(f"{path}: cannot load bundle: {exc}") from None
     pipeline = FeaturePipeline(extractors, manifest["audio"])
     n = pipeline.n_features()
-    expected = getattr(selectors[0], "n_features_in", None) if selectors else None
-    if expected is not None and expected != n:
-        raise BundleError(
-            f"{path}: the feature configuration gives {n} features but the fitted selector expects {expected}"
-        )
     if manifest.get("n_features") not in (None, n):
-        raise BundleError(f"{path}: manifest says {manifest['n_features']} features, the extractors give {n}")
+        raise BundleError(
+            f"{path}: feature dimension mismatch: the manifest says {manifest['n_features']} features, "
+            f"the configured extractors give {n}"
+        )
     model = FittedModel(manifest["labels"], pipeline, selectors, classifier)
+    check_dimensions(path, model, n)
     return Bundle(path, manifest, model)

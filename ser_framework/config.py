@@ -55,8 +55,49 @@ COMPONENT_SECTIONS = {
 TOP_LEVEL = {"name", "seed", "plugins_dir", *SECTION_SCHEMAS, *COMPONENT_SECTIONS}
 
 
-def read_yaml(path) -> dict:
-    """Read a YAML mapping with ``yaml.safe_load``; errors become ConfigError."""
+def _safe_loader(duplicates: list):
+    """A ``yaml.SafeLoader`` that records duplicate keys instead of keeping the last silently."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            try:
+                key = loader.construct_object(key_node, deep=True)
+                hash(key)
+            except (TypeError, yaml.YAMLError):
+                continue
+            if key in seen:
+                duplicates.append((str(key), f"duplicate key (lines {seen[key]} and "
+                                              f"{key_node.start_mark.line + 1}); give each key once"))
+            else:
+                seen[key] = key_node.start_mark.line + 1
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return Loader
+
+
+def _yaml_problem(exc) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if "constructor for the tag" in problem:
+        tag = problem.split("tag", 1)[1].strip().strip("'")
+        tag = tag.replace("tag:yaml.org,2002:", "!!")
+        return f"the tag {tag} is not allowed{where}: configs are plain data (mappings, lists, numbers, strings)"
+    return f"not valid YAML{where}: {problem}"
+
+
+def read_yaml(path, problems: Problems | None = None) -> dict:
+    """Read a YAML mapping safely (no Python tags); errors become ConfigError.
+
+    Duplicate keys are problems: added to ``problems`` when given (so they are
+    reported with the validation problems), raised otherwise.
+    """
     import yaml
 
     path = Path(path)
@@ -64,27 +105,37 @@ def read_yaml(path) -> dict:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder, not a config file") from None
+    except UnicodeDecodeError:
+        raise ConfigError("not a text file (expected UTF-8 YAML)", source=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    duplicates: list = []
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_safe_loader(duplicates))  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"not valid YAML{where}: {problem}", source=str(path)) from None
+        raise ConfigError(_yaml_problem(exc), source=str(path)) from None
+    except RecursionError:
+        raise ConfigError("the YAML is nested too deeply", source=str(path)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"the top level must be a mapping, got {type(data).__name__}", source=str(path))
+    if duplicates:
+        if problems is None:
+            raise ConfigError(duplicates, source=str(path))
+        problems.items.extend(duplicates)
     return data
 
 
 def plugins_dirs_of(raw: dict) -> list[str]:
     value = raw.get("plugins_dir") if isinstance(raw, dict) else None
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)]
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []  # missing, or a wrong type that validate() reports
 
 
 def _component(entry, kind, path, registry, problems):
@@ -201,10 +252,16 @@ def load_config(path, registry_factory=None, overrides=(), extra_plugins_dirs=()
     """Read, validate and override a config. Returns ``(config, registry)``."""
     from .plugins import get_registry
 
-    raw = read_yaml(path)
+    early = Problems()
+    raw = read_yaml(path, early)
     dirs = list(extra_plugins_dirs) + plugins_dirs_of(raw)
     registry = (registry_factory or get_registry)(dirs)
-    config = validate(raw, registry, source=str(path))
+    try:
+        config = validate(raw, registry, source=str(path))
+    except ConfigError as exc:
+        raise ConfigError(early.items + exc.problems, source=str(path)) from None
+    if early:
+        raise ConfigError(early.items, source=str(path))
     if overrides:
         problems = Problems()
         changed = apply_overrides(config, overrides, problems)

@@ -42,14 +42,22 @@ class FeaturePipeline:
 
     def from_waveform(self, y: np.ndarray) -> np.ndarray:
         """Feature vector of a mono waveform already at ``sample_rate``."""
+        return np.concatenate(self.parts(y))
+
+    def parts(self, y: np.ndarray, extractors=None) -> list[np.ndarray]:
+        """One finite float32 vector per extractor (default: all), sharing one AudioContext."""
+        from .spectral import single_threaded
+
         ctx = AudioContext(y, self.sample_rate)
-        with warnings.catch_warnings():
+        out = []
+        with single_threaded(), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # librosa: n_fft larger than a short clip
-            parts = [np.asarray(e.extract(ctx), dtype=np.float32).ravel() for e in self.extractors]
-        vector = np.concatenate(parts)
-        if not np.all(np.isfinite(vector)):
-            vector = np.nan_to_num(vector, nan=0.0, posinf=0.0, neginf=0.0)
-        return vector
+            for e in self.extractors if extractors is None else extractors:
+                part = np.asarray(e.extract(ctx), dtype=np.float32).ravel()
+                if not np.all(np.isfinite(part)):
+                    part = np.nan_to_num(part, nan=0.0, posinf=0.0, neginf=0.0)
+                out.append(part)
+        return out
 
     def from_source(self, source) -> np.ndarray:
         return self.from_waveform(self.load(source))
@@ -78,6 +86,42 @@ def _extract_one(pipeline: FeaturePipeline, path: str):
         return path, None, str(exc)
 
 
+def _extract_cached(job, path: str):
+    """Worker: every extractor's vector from the cache; decode only if one is missing.
+
+    Returns ``(path, vector, error, counts)`` with counts of decoded files,
+    cache hits, misses and damaged entries.
+    """
+    from .cache import file_digest
+
+    pipeline, cache = job
+    counts = {"decoded": 0, "hits": 0, "misses": 0, "corrupt": 0}
+    try:
+        keys = cache.keys_for(file_digest(path), pipeline.extractors, pipeline.audio)
+    except OSError:
+        keys = None  # unreadable: let the decoder report it in its words
+    vectors = [None] * len(pipeline.extractors)
+    if keys is not None:
+        for i, key in enumerate(keys):
+            vectors[i], corrupt = cache.get(key)
+            counts["corrupt"] += corrupt
+    missing = [i for i, v in enumerate(vectors) if v is None]
+    counts["hits"] = len(vectors) - len(missing)
+    counts["misses"] = len(missing)
+    if missing:
+        try:
+            y = pipeline.load(path)
+        except AudioError as exc:
+            return path, None, str(exc), counts
+        counts["decoded"] = 1
+        computed = pipeline.parts(y, [pipeline.extractors[i] for i in missing])
+        for i, vector in zip(missing, computed):
+            vectors[i] = vector
+            if keys is not None:
+                cache.put(keys[i], vector)
+    return path, np.concatenate(vectors), None, counts
+
+
 def extract_table(items, pipeline: FeaturePipeline, extraction: dict | None = None, progress: bool = True):
     """Extract features for every row of a dataset listing.
 
@@ -102,7 +146,20 @@ def extract_table(items, pipeline: FeaturePipeline, extraction: dict | None = No
 
     extraction = extraction or {}
     paths = items["path"].astype(str).tolist()
-    results = map_files(_extract_one, pipeline, paths, extraction, progress=progress)
+    counts = {"decoded": 0, "hits": 0, "misses": 0, "corrupt": 0}
+    if extraction.get("cache", True):
+        from .cache import FeatureCache
+
+        cache = FeatureCache(extraction.get("cache_dir"))
+        results = []
+        for path, vector, err, c in map_files(_extract_cached, (pipeline, cache), paths, extraction,
+                                              progress=progress):
+            results.append((path, vector, err))
+            for k in counts:
+                counts[k] += c[k]
+    else:
+        results = map_files(_extract_one, pipeline, paths, extraction, progress=progress)
+        counts["decoded"] = len(paths)
     failures = [(p, err) for p, _, err in results if err is not None]
     if failures:
         shown = "; ".join(err for _, err in failures[:3])
@@ -112,7 +169,9 @@ def extract_table(items, pipeline: FeaturePipeline, extraction: dict | None = No
     matrix = np.vstack([by_path[p] for p in paths])
     features = pd.DataFrame(matrix, columns=[f"f{i}" for i in range(matrix.shape[1])], index=items.index)
     meta = items[["path", "label", "speaker"]].astype(str)
-    return pd.concat([meta, features], axis=1).reset_index(drop=True)
+    table = pd.concat([meta, features], axis=1).reset_index(drop=True)
+    table.attrs["extraction_counts"] = counts  # decoded files, cache hits/misses/damaged entries
+    return table
 
 
 def feature_matrix(table) -> np.ndarray:

@@ -13,6 +13,34 @@ def effective_jobs(n_jobs: int) -> int:
     return n_jobs
 
 
+#: thread counts for worker processes: BLAS/OpenMP pools and TensorFlow, if a plugin imports it
+WORKER_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+}
+
+
+@contextlib.contextmanager
+def _worker_env():
+    """Environment that new worker processes inherit (loky copies ``os.environ`` at spawn).
+
+    Variables the user has set are kept; the rest are restored afterwards.
+    """
+    added = {k: v for k, v in WORKER_ENV.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
 @contextlib.contextmanager
 def _backend(extraction: dict):
     import joblib
@@ -52,18 +80,25 @@ def map_files(func, shared, items, extraction: dict, progress: bool = True, desc
     n_jobs = effective_jobs(extraction.get("n_jobs", 1))
     bar = tqdm(total=len(items), desc=desc, unit="file", disable=not progress, leave=False)
     results = []
+    backend_name = extraction.get("backend", "loky")
     try:
-        if n_jobs == 1 and extraction.get("backend", "loky") != "dask":
+        if backend_name == "sequential" or (n_jobs == 1 and backend_name != "dask") or len(items) <= 1:
             for item in items:
                 results.append(func(shared, item))
                 bar.update(1)
             return results
         with _backend(extraction) as backend:
-            kwargs = {} if backend == "dask" else {"backend": None if backend == "sequential" else backend}
-            parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered", **kwargs)
-            for result in parallel(delayed(func)(shared, item) for item in items):
-                results.append(result)
-                bar.update(1)
+            if backend == "dask":
+                parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+                context = contextlib.nullcontext()
+            else:
+                # one BLAS/OpenMP thread per worker: n_jobs workers share the cores
+                parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered", backend=backend)
+                context = _worker_env()
+            with context:
+                for result in parallel(delayed(func)(shared, item) for item in items):
+                    results.append(result)
+                    bar.update(1)
         return results
     finally:
         bar.close()

@@ -58,7 +58,27 @@ def _load_dir_modules(pm: pluggy.PluginManager, directory) -> None:
             raise PluginError(f"could not import plugin {path}: {exc}") from exc
         module.__ser_source__ = f"local:{path}"
         sys.modules[modname] = module
+        _pickle_by_value(module)
         pm.register(module, name=modname)
+
+
+def _pickle_by_value(module) -> None:
+    """Let joblib's process workers receive a local plugin's classes.
+
+    Workers cannot import ``ser_local_plugins.*`` (it exists only in this
+    process), so cloudpickle sends such modules' code by value.
+    """
+    try:
+        from joblib.externals import cloudpickle  # joblib < 1.5 vendors it
+    except ImportError:
+        try:
+            import cloudpickle  # joblib >= 1.5 depends on it
+        except ImportError:  # pragma: no cover
+            return
+    try:
+        cloudpickle.register_pickle_by_value(module)
+    except ValueError:  # pragma: no cover - not in sys.modules
+        pass
 
 
 def get_plugin_manager(plugins_dirs=(), load_entrypoints: bool | None = None) -> pluggy.PluginManager:

@@ -55,9 +55,9 @@ def cli():
 
 
 def _register():
-    from . import cache_cmd, plugins_cmd, predict_cmd, train_cmd
+    from . import app_cmd, cache_cmd, plugins_cmd, predict_cmd, train_cmd
 
-    for module in (train_cmd, predict_cmd, plugins_cmd, cache_cmd):
+    for module in (train_cmd, predict_cmd, plugins_cmd, cache_cmd, app_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -24,17 +24,40 @@ def _bundle(model):
 @model_option
 @click.option("--top", default=3, show_default=True, type=click.IntRange(min=1), help="Probabilities shown per file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, an object per file.")
+@click.option("--segments", is_flag=True,
+              help="Emotion timeline of recordings of any length: speech segments with start, end and emotion.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the timeline as CSV to this file (implies --segments).")
+@quiet_option
 @handle_errors
-def predict(files, model, top, as_json):
-    """Predict the dominant emotion of each audio FILE."""
+def predict(files, model, top, as_json, segments, csv_path, quiet):
+    """Predict the dominant emotion of each audio FILE.
+
+    With --segments, a FILE may be of any length (minutes to hours): speech is
+    found, cut into segments and each segment gets its emotion.
+    """
     bundle = _bundle(model)
-    results = [bundle.predict(f, name=f) for f in files]
+    if segments or csv_path:
+        from .timeline_out import predict_segments
+
+        predict_segments(bundle, files, top=top, as_json=as_json, csv_path=csv_path, quiet=quiet)
+        return
+    results = [_predict_clip(bundle, f) for f in files]
     if as_json:
         click.echo(json.dumps([r.as_dict(top=top) for r in results], indent=1))
         return
     for r in results:
         probs = ", ".join(f"{lab} {p:.1%}" for lab, p in r.top(top))
         click.echo(f"{r.path}: {r.label}  ({probs})")
+
+
+def _predict_clip(bundle, path):
+    from ser_framework.errors import AudioTooLongError
+
+    try:
+        return bundle.predict(path, name=path)
+    except AudioTooLongError as exc:
+        raise AudioTooLongError(f"{exc}; for long recordings use: ser predict --segments {path}") from None
 
 
 @click.command()

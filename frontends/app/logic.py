@@ -1,0 +1,154 @@
+"""What the web app does with a clip, without Streamlit: bytes in, an answer or a message out.
+
+The page (``streamlit_app.py``) only draws what :func:`analyse` returns, so the
+upload and the in-browser recording go through exactly the same code.
+
+Settings (environment variables, read when the page starts):
+
+``SER_MODEL``
+    Model bundle folder to serve (default: the model shipped with ser-framework).
+    ``ser app --model BUNDLE`` sets it.
+``SER_APP_MAX_SECONDS``
+    Longest clip accepted, in seconds (default :data:`MAX_SECONDS`).
+    ``ser app --max-seconds N`` sets it.
+
+The upload size is capped by Streamlit itself: ``[server] maxUploadSize`` (MB) in
+``frontends/app/.streamlit/config.toml``, which Streamlit reads next to the app
+file whether it is started by ``ser app`` or ``streamlit run``.
+"""
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+
+from ser_framework.errors import EmptyAudioError, SerError
+
+MODEL_ENV = "SER_MODEL"
+MAX_SECONDS_ENV = "SER_APP_MAX_SECONDS"
+#: Longest clip the page accepts, in seconds. One clip gets one answer; longer
+#: recordings need a timeline of answers (a later feature: see ``Answer.segments``).
+MAX_SECONDS = 60.0
+#: How many emotions the page lists under the dominant one.
+TOP_N = 3
+
+#: Material Symbols (rendered by Streamlit as ``:material/NAME:``) per emotion.
+ICONS = {
+    "angry": "sentiment_extremely_dissatisfied",
+    "calm": "sentiment_calm",
+    "disgust": "sick",
+    "fearful": "sentiment_stressed",
+    "happy": "sentiment_very_satisfied",
+    "neutral": "sentiment_neutral",
+    "sad": "sentiment_sad",
+    "surprised": "sentiment_excited",
+}
+#: Other spellings used by other corpora (EmoDB, CREMA-D, ...).
+ALIASES = {
+    "anger": "angry", "ang": "angry", "disgusted": "disgust", "dis": "disgust",
+    "fear": "fearful", "fea": "fearful", "happiness": "happy", "hap": "happy", "joy": "happy",
+    "neu": "neutral", "sadness": "sad", "surprise": "surprised", "boredom": "calm",
+}
+FALLBACK_ICON = "record_voice_over"
+
+
+def icon_for(label: str) -> str:
+    key = label.strip().lower()
+    return ICONS.get(ALIASES.get(key, key), FALLBACK_ICON)
+
+
+def title_for(label: str) -> str:
+    """``"fearful"`` -> ``"Fearful"``; ``"very_happy"`` -> ``"Very happy"``."""
+    text = label.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def percent(p: float) -> str:
+    return f"{100.0 * p:.1f}%"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the page shows for one clip."""
+
+    label: str
+    title: str
+    icon: str
+    top: list[tuple[str, float]]
+    duration: float
+    #: reserved for long recordings (a timeline of (start_s, end_s, Answer)); empty for one clip
+    segments: list = field(default_factory=list)
+
+    def rows(self) -> list[tuple[str, str]]:
+        """``[(title, "62.3%"), ...]``, highest first."""
+        return [(title_for(lab), percent(p)) for lab, p in self.top]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Either an answer or a short message for the person; never both."""
+
+    answer: Answer | None = None
+    error: str | None = None
+
+
+def max_seconds_setting() -> float:
+    raw = os.environ.get(MAX_SECONDS_ENV, "").strip()
+    if not raw:
+        return MAX_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SerError(f"{MAX_SECONDS_ENV}={raw!r} is not a number of seconds") from None
+    if not value > 0:
+        raise SerError(f"{MAX_SECONDS_ENV} must be above 0 seconds, not {raw}")
+    return value
+
+
+def model_setting(argv: list[str] | None = None) -> str | None:
+    """The bundle to serve: ``--model X`` after ``--`` on ``streamlit run``, else ``$SER_MODEL``."""
+    args = list(argv or [])
+    for i, arg in enumerate(args):
+        if arg == "--model" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--model="):
+            return arg.split("=", 1)[1]
+    return os.environ.get(MODEL_ENV) or None
+
+
+def load_model(path: str | None = None):
+    """Load the bundle and run it once on a synthetic sound, so the first real answer is quick."""
+    import numpy as np
+
+    from ser_framework.bundle import load_bundle
+
+    bundle = load_bundle(path)
+    rng = np.random.default_rng(0)
+    bundle.predict_waveform((0.1 * rng.standard_normal(bundle.pipeline.sample_rate)).astype(np.float32))
+    return bundle
+
+
+def analyse(bundle, data: bytes, name: str = "the upload", *, max_seconds: float = MAX_SECONDS,
+            max_bytes: int | None = None) -> Outcome:
+    """Predict one clip given as file bytes; person-caused problems become ``Outcome.error``."""
+    if max_bytes is not None and len(data) > max_bytes:
+        return Outcome(error=f"{name}: the file is too large ({len(data) / 2**20:.1f} MB); "
+                             f"the limit is {max_bytes / 2**20:g} MB")
+    source = io.BytesIO(data)
+    source.name = name
+    try:
+        if not data:
+            raise EmptyAudioError(f"{name}: the file is empty (0 bytes)")
+        y = bundle.pipeline.load(source, max_duration=max_seconds)
+        prediction = bundle.predict_waveform(y, name)
+    except SerError as exc:
+        return Outcome(error=" ".join(str(exc).split()))
+    top = prediction.top(TOP_N)
+    answer = Answer(
+        label=prediction.label,
+        title=title_for(prediction.label),
+        icon=icon_for(prediction.label),
+        top=top,
+        duration=len(y) / bundle.pipeline.sample_rate,
+    )
+    return Outcome(answer=answer)

@@ -1,0 +1,91 @@
+"""The web page: upload or record a clip and read its dominant emotion.
+
+Start it with ``ser app [--model BUNDLE] [--port N]`` or
+``streamlit run frontends/app/streamlit_app.py [-- --model BUNDLE]``.
+Settings are described in :mod:`ser_frontends.app.logic`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import streamlit as st  # noqa: E402
+
+from ser_frontends.app import logic  # noqa: E402
+from ser_framework.errors import SerError  # noqa: E402
+
+log = logging.getLogger("ser_frontends.app")
+
+CSS = """
+<style>
+.st-key-ser-answer h1 { font-size: 4rem; line-height: 1.1; padding: 0.5rem 0 0.25rem; }
+.st-key-ser-answer h1 span[role="img"] { font-size: 4.5rem; vertical-align: middle !important; }
+</style>
+"""
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def get_bundle(path: str | None):
+    """One bundle per server process and model path, shared by every session and rerun."""
+    return logic.load_model(path)
+
+
+def _remember(source: str) -> None:
+    st.session_state["ser_active"] = source
+
+
+def _chosen_clip(upload, recording):
+    """The clip the person gave last: both widgets may hold one."""
+    clips = {"upload": upload, "record": recording}
+    return clips.get(st.session_state.get("ser_active")) or upload or recording
+
+
+def show_answer(answer: logic.Answer) -> None:
+    with st.container(key="ser-answer"):
+        st.title(f":material/{answer.icon}: {answer.title}", anchor=False)
+        rows = "\n".join(f"| {title} | {pct} |" for title, pct in answer.rows())
+        st.markdown(f"| Emotion | Probability |\n|:--|--:|\n{rows}")
+    # A timeline for long recordings (answer.segments) would be drawn here.
+
+
+def main() -> None:
+    st.set_page_config(page_title="Speech emotion",  # no page_icon: a Material favicon is fetched from Google
+                       layout="centered", initial_sidebar_state="collapsed")
+    st.html(CSS)
+    st.header("Which emotion is in this voice?", anchor=False)
+    try:
+        max_seconds = logic.max_seconds_setting()
+        bundle = get_bundle(logic.model_setting(sys.argv[1:]))
+    except SerError as exc:
+        st.error(" ".join(str(exc).split()), icon=":material/error:")
+        st.stop()
+    max_mb = st.get_option("server.maxUploadSize")
+    st.caption(f"Upload a WAV file or record your voice, up to {max_seconds:g} seconds.")
+
+    left, right = st.columns(2)
+    upload = left.file_uploader("Upload a WAV file", type=["wav"], key="upload",
+                                on_change=_remember, args=("upload",))
+    recording = right.audio_input("Record in the browser", key="record", sample_rate=48000,
+                                  on_change=_remember, args=("record",))
+    clip = _chosen_clip(upload, recording)
+    if clip is None:
+        return
+    with st.spinner("Listening…"):
+        try:
+            outcome = logic.analyse(bundle, clip.getvalue(), clip.name, max_seconds=max_seconds,
+                                    max_bytes=int(max_mb) * 2**20)
+        except Exception:  # a bug, not the person's fault: log it, keep the page usable
+            log.exception("prediction failed for %s", clip.name)
+            outcome = logic.Outcome(error=f"{clip.name}: this clip could not be analysed; please try another one.")
+    if outcome.error:
+        with st.container(key="ser-error"):
+            st.error(outcome.error, icon=":material/error:")
+    else:
+        show_answer(outcome.answer)
+
+
+main()

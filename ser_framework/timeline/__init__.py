@@ -1,0 +1,13 @@
+"""Emotion timelines for long recordings: voice activity, windows, segments.
+
+>>> from ser_framework.bundle import load_bundle
+>>> from ser_framework.timeline import timeline
+>>> result = timeline(load_bundle(), "meeting.flac")        # doctest: +SKIP
+>>> [(s.start, s.end, s.label) for s in result.segments]    # doctest: +SKIP
+"""
+from .segments import HOP, WINDOW, Segment, Timeline, TimelineError, find_speech, merge_windows, plan_windows, timeline
+from .export import table, write_csv
+from .vad import VadParams, detect_speech
+
+__all__ = ["timeline", "Timeline", "Segment", "TimelineError", "VadParams", "detect_speech",
+           "find_speech", "plan_windows", "merge_windows", "table", "write_csv", "WINDOW", "HOP"]

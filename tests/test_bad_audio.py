@@ -1,0 +1,274 @@
+"""A bad-input corpus generated at test time: every case is predicted or refused with its own message.
+
+The same cases go through the Python API (``load_audio`` and ``Bundle.predict``)
+and through ``ser predict`` (exit code 1, one line on stderr, no traceback, no
+partial output).
+"""
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ser_framework import errors
+from ser_framework.audio import MIN_DURATION, load_audio
+
+from conftest import synth_tone
+
+SR = 16000
+
+
+def _tone(seconds=0.5, sr=SR, amp=0.3):
+    return synth_tone(220.0, seconds=seconds, sr=sr, amp=amp)
+
+
+def _wav_bytes(y, sr=SR, **kw):
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, format=kw.pop("format", "WAV"), **kw)
+    return buf.getvalue()
+
+
+def _write(path: Path, y, sr=SR, **kw):
+    sf.write(path, y, sr, **kw)
+    return path
+
+
+def _bytes(path: Path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+# name -> (maker(tmp_path) -> path, expected). expected is "ok" or (exception class, message fragment)
+REJECTED = {
+    "empty_file": (lambda d: _bytes(d / "empty.wav", b""),
+                   (errors.EmptyAudioError, "the file is empty")),
+    "truncated_header": (lambda d: _bytes(d / "trunc.wav", _wav_bytes(_tone())[:20]),
+                         (errors.NotAudioError, "not an audio file")),
+    "header_only": (lambda d: _bytes(d / "hdr.wav", _wav_bytes(_tone())[:44]),
+                    (errors.EmptyAudioError, "the recording is empty")),
+    "random_bytes": (lambda d: _bytes(d / "random.wav", np.random.default_rng(3).bytes(4096)),
+                     (errors.NotAudioError, "not an audio file (format not recognised)")),
+    # starts with an MPEG frame sync (ff e4), so libsndfile's MP3 decoder tries it (and prints
+    # warnings of its own on the C stderr, which must not reach the user)
+    "random_bytes_mp3_sync": (lambda d: _bytes(d / "random2.wav", np.random.default_rng(1).bytes(4096)),
+                              (errors.NotAudioError, "not an audio file, or a damaged one")),
+    "text_named_wav": (lambda d: _bytes(d / "notes.wav", b"this is a shopping list\n" * 40),
+                       (errors.NotAudioError, "not an audio file (format not recognised)")),
+    "truncated_flac": (lambda d: _bytes(d / "cut.flac", _wav_bytes(_tone(2.0), format="FLAC")[:3000]),
+                       (errors.NotAudioError, "damaged")),
+    "nan_samples": (lambda d: _write(d / "nan.wav", np.where(np.arange(SR) == 100, np.nan, _tone(1.0)).astype(np.float32),
+                                     subtype="FLOAT"),
+                    (errors.InvalidSamplesError, "contains invalid samples (NaN)")),
+    "inf_samples": (lambda d: _write(d / "inf.wav", np.where(np.arange(SR) == 7, np.inf, _tone(1.0)), subtype="DOUBLE"),
+                    (errors.InvalidSamplesError, "contains invalid samples (infinite values)")),
+    "zero_frames": (lambda d: _write(d / "zero.wav", np.zeros(0, np.float32)),
+                    (errors.EmptyAudioError, "the recording is empty (0 samples)")),
+    "too_short": (lambda d: _write(d / "short.wav", _tone(0.01)),
+                  (errors.AudioTooShortError, f"too short: 0.01 s, need at least {MIN_DURATION:g} s")),
+    "missing_path": (lambda d: d / "does-not-exist.wav",
+                     (errors.AudioNotFoundError, "file not found")),
+    "directory": (lambda d: (d / "a_folder.wav").mkdir() or d / "a_folder.wav",
+                  (errors.AudioNotFoundError, "is a folder, not an audio file")),
+    "digital_silence": (lambda d: _write(d / "silence.wav", np.zeros(SR, np.float32), subtype="PCM_16"),
+                        (errors.NoSpeechError, "no speech found")),
+    "near_silence": (lambda d: _write(d / "hiss.wav", (1e-4 * np.random.default_rng(2).standard_normal(SR)).astype(np.float32),
+                                                   subtype="FLOAT"),
+                     (errors.NoSpeechError, "no speech found")),
+    "sample_rate_too_low": (lambda d: _write(d / "2k.wav", _tone(1.0, sr=2000), sr=2000),
+                            (errors.AudioError, "sample rate 2000 Hz is too low")),
+}
+
+ACCEPTED = {
+    "clipped": lambda d: _write(d / "clipped.wav", np.clip(_tone(1.0) * 10, -1, 1), subtype="PCM_16"),
+    "pcm_u8": lambda d: _write(d / "u8.wav", _tone(), subtype="PCM_U8"),
+    "pcm_16": lambda d: _write(d / "s16.wav", _tone(), subtype="PCM_16"),
+    "pcm_24": lambda d: _write(d / "s24.wav", _tone(), subtype="PCM_24"),
+    "pcm_32": lambda d: _write(d / "s32.wav", _tone(), subtype="PCM_32"),
+    "float32": lambda d: _write(d / "f32.wav", _tone(), subtype="FLOAT"),
+    "float64": lambda d: _write(d / "f64.wav", _tone().astype(np.float64), subtype="DOUBLE"),
+    "ulaw": lambda d: _write(d / "ulaw.wav", _tone(), subtype="ULAW"),
+    "stereo": lambda d: _write(d / "stereo.wav", np.stack([_tone(), 0.5 * _tone()], axis=1), subtype="PCM_16"),
+    "six_channels": lambda d: _write(d / "six.wav", np.stack([_tone()] * 6, axis=1), subtype="PCM_24"),
+    "8k": lambda d: _write(d / "8k.wav", _tone(sr=8000), sr=8000),
+    "11k": lambda d: _write(d / "11k.wav", _tone(sr=11025), sr=11025),
+    "44k1": lambda d: _write(d / "44k1.wav", _tone(sr=44100), sr=44100),
+    "48k": lambda d: _write(d / "48k.wav", _tone(sr=48000), sr=48000),
+    "96k_stereo_24bit": lambda d: _write(d / "96k.wav", np.stack([_tone(sr=96000)] * 2, axis=1), sr=96000,
+                                         subtype="PCM_24"),
+    "flac": lambda d: _write(d / "clip.flac", _tone(), format="FLAC"),
+    "flac_named_wav": lambda d: _write(d / "really_flac.wav", _tone(), format="FLAC"),
+    "ogg_vorbis": lambda d: _write(d / "clip.ogg", _tone(), format="OGG"),
+    "just_long_enough": lambda d: _write(d / "min.wav", _tone(MIN_DURATION + 0.01)),
+}
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_bundle_dir):
+    from ser_framework.bundle import load_bundle
+
+    return load_bundle(tiny_bundle_dir)
+
+
+@pytest.mark.parametrize("case", sorted(REJECTED))
+def test_api_rejects_with_its_message(case, tmp_path):
+    maker, (exc_type, fragment) = REJECTED[case]
+    with pytest.raises(exc_type) as info:
+        load_audio(maker(tmp_path))
+    message = str(info.value)
+    assert fragment in message
+    assert "\n" not in message and "Traceback" not in message
+
+
+@pytest.mark.parametrize("case", sorted(ACCEPTED))
+def test_api_accepts_and_predicts(case, tmp_path, bundle):
+    path = ACCEPTED[case](tmp_path)
+    y = load_audio(path, sample_rate=22050)
+    assert y.ndim == 1 and y.dtype == np.float32 and np.all(np.isfinite(y))
+    assert abs(len(y) / 22050 - sf.info(str(path)).duration) < 0.01
+    pred = bundle.predict(path)
+    assert pred.label in bundle.labels
+    assert abs(sum(pred.probabilities.values()) - 1.0) < 1e-5
+
+
+def test_messages_are_distinct():
+    fragments = [frag for _, (_, frag) in REJECTED.values()]
+    # every kind of failure has its own wording (two silence cases share theirs on purpose)
+    assert len(set(fragments)) >= len(fragments) - 3
+
+
+def test_each_failure_is_an_audio_error_subclass():
+    for _, (exc_type, _) in REJECTED.values():
+        assert issubclass(exc_type, errors.AudioError) and issubclass(exc_type, errors.SerError)
+
+
+def test_too_long_is_refused_from_the_header(tmp_path, monkeypatch):
+    path = _write(tmp_path / "long.wav", _tone(3.0))
+    with pytest.raises(errors.AudioTooLongError, match=r"too long: 3\.0 s, the limit is 2 s"):
+        load_audio(path, max_duration=2.0)
+
+    # nothing past the header is decoded for a file over the limit
+    def no_read(*a, **k):
+        raise AssertionError("decoded samples of a file that is too long")
+
+    monkeypatch.setattr(sf.SoundFile, "read", no_read)
+    with pytest.raises(errors.AudioTooLongError):
+        load_audio(path, max_duration=2.0)
+
+
+def test_no_limit_reads_everything(tmp_path):
+    path = _write(tmp_path / "long.wav", _tone(3.0))
+    assert len(load_audio(path, max_duration=None, sample_rate=SR)) == 3 * SR
+
+
+def test_long_multichannel_is_read_in_blocks(tmp_path, monkeypatch):
+    """Multi-channel audio is mixed down block by block: no whole-file (frames x channels) buffer."""
+    path = _write(tmp_path / "six.wav", np.stack([_tone(10.0)] * 6, axis=1), subtype="PCM_16")
+    sizes = []
+    real_read = sf.SoundFile.read
+
+    def spy(self, frames=-1, *a, **k):
+        out = real_read(self, frames, *a, **k)
+        sizes.append(out.shape[0])
+        return out
+
+    monkeypatch.setattr(sf.SoundFile, "read", spy)
+    y = load_audio(path, sample_rate=SR)
+    assert len(y) == 10 * SR
+    assert max(sizes) < 10 * SR
+
+
+def test_mixdown_averages_channels(tmp_path):
+    y = _tone()
+    path = _write(tmp_path / "lr.wav", np.stack([y, -y], axis=1), subtype="FLOAT")
+    # left and right cancel: the mono mix is silent and refused as such
+    with pytest.raises(errors.NoSpeechError):
+        load_audio(path)
+
+
+def test_bytes_and_file_objects(tmp_path, bundle):
+    data = _wav_bytes(_tone(), subtype="PCM_16")
+    assert load_audio(data, sample_rate=SR).shape == (SR // 2,)
+    assert load_audio(io.BytesIO(data), sample_rate=SR).shape == (SR // 2,)
+    assert bundle.predict(data, name="upload.wav").path == "upload.wav"
+    with pytest.raises(errors.EmptyAudioError, match="empty"):
+        load_audio(b"")
+    with pytest.raises(errors.NotAudioError, match="not an audio file"):
+        load_audio(b"RIFF....WAVEfmt garbage")
+
+
+def test_pipeline_uses_load_audio(bundle, monkeypatch):
+    """Training, predict, evaluate and the app all decode through FeaturePipeline.load -> audio.load_audio."""
+    import ser_framework.extraction as extraction
+
+    calls = []
+    monkeypatch.setattr(extraction, "load_audio", lambda src, **kw: calls.append((src, kw)) or _tone(1.0, sr=22050))
+    bundle.predict("/no/such/file.wav")
+    assert calls and calls[0][1]["sample_rate"] == bundle.pipeline.sample_rate
+    assert calls[0][1]["min_duration"] == bundle.pipeline.audio["min_duration"]
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def _predict_cli(args):
+    from click.testing import CliRunner
+
+    from ser_frontends.cli.main import cli
+
+    return CliRunner().invoke(cli, ["predict", *args])
+
+
+@pytest.mark.parametrize("case", sorted(REJECTED))
+def test_cli_rejects_with_one_line(case, tmp_path, tiny_bundle_dir):
+    maker, (_, fragment) = REJECTED[case]
+    path = maker(tmp_path)
+    result = _predict_cli([str(path), "-m", str(tiny_bundle_dir)])
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""  # no partial output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not isinstance(result.exception, (AssertionError, TypeError, AttributeError))
+
+
+@pytest.mark.parametrize("case", ["pcm_16", "six_channels", "flac_named_wav", "ogg_vorbis", "96k_stereo_24bit"])
+def test_cli_predicts(case, tmp_path, tiny_bundle_dir):
+    path = ACCEPTED[case](tmp_path)
+    result = _predict_cli([str(path), "-m", str(tiny_bundle_dir)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"{path}: ")
+    assert len(result.stdout.strip().splitlines()) == 1
+
+
+def test_cli_one_bad_file_among_good_ones_prints_nothing(tmp_path, tiny_bundle_dir):
+    good = ACCEPTED["pcm_16"](tmp_path)
+    bad = REJECTED["text_named_wav"][0](tmp_path)
+    result = _predict_cli([str(good), str(bad), "-m", str(tiny_bundle_dir), "--json"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "notes.wav: not an audio file" in result.stderr
+
+
+@pytest.mark.parametrize("case", ["nan_samples", "random_bytes_mp3_sync"])
+def test_cli_subprocess_exit_code_and_stderr(case, tmp_path, tiny_bundle_dir):
+    """The real console entry point: exit status 1, exactly one stderr line, no traceback.
+
+    Run as a separate process so C-level output (libmpg123 probing random bytes) would show.
+    """
+    maker, (_, fragment) = REJECTED[case]
+    bad = maker(tmp_path)
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("ser")), "predict", str(bad), "-m", str(tiny_bundle_dir)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"Error: {bad}: ") and fragment in lines[0]
