@@ -118,8 +118,9 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
     registry = Registry()
     for kind, hookname in _HOOKS.items():
         hook = getattr(pm.hook, hookname)
-        for impl in reversed(hook.get_hookimpls()):
-            source = _source_of(pm, impl.plugin)
+        impls = [(impl, _source_of(pm, impl.plugin)) for impl in hook.get_hookimpls()]
+        impls.sort(key=lambda pair: pair[1] != "built-in")  # built-ins first, so a clash names the newcomer
+        for impl, source in impls:
 
             def register(cls, _kind=kind, _source=source):
                 registry.add(_kind, cls, _source)

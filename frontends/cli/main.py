@@ -63,6 +63,3 @@ def _register():
 
 
 _register()
-
-if __name__ == "__main__":  # pragma: no cover
-    cli()
