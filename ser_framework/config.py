@@ -32,7 +32,7 @@ EVALUATION_SCHEMA = {
     "n_splits": Param(int, 5, "folds for the k-fold protocols", min=2),
     "test_speakers": Param(list, None, "speakers held out (holdout_speakers); null: pick test_size of them", nullable=True, item=str),
     "test_size": Param(float, 0.2, "fraction held out when test_speakers is null / for holdout", min=0.01, max=0.9),
-    "validation_fraction": Param(float, 0.15, "fraction of training speakers used to stop classifier training early", min=0.0, max=0.5),
+    "validation_fraction": Param(float, 0.0, "fraction of training speakers held out for the classifier's early stopping (0: callbacks watch the training loss)", min=0.0, max=0.5),
     "refit": Param(bool, True, "fit the bundled model on all data after evaluating"),
 }
 OUTPUT_SCHEMA = {

@@ -226,3 +226,26 @@ def test_the_model_is_loaded_once_for_all_sessions_and_reruns(model, monkeypatch
         answer_of(at)
     assert loads == [model]
     st.cache_resource.clear()
+
+
+def test_long_recording_shows_overall_emotion_and_a_timeline(app, model, tmp_path):
+    """A recording longer than TIMELINE_AFTER gets segments, not one answer for the whole file."""
+    from ser_framework.bundle import load_bundle
+    from ser_framework.timeline import timeline
+    from ser_framework.timeline.stitch import stitch_clips
+    from ser_frontends.app.logic import TIMELINE_AFTER, title_for
+
+    clips = sorted((CORPUS / "Actor_01").glob("*.flac"))[::6][:9]
+    long_wav = tmp_path / "long.wav"
+    spans = stitch_clips(clips, long_wav, gap=(1.0, 2.0), seed=1, subtype="PCM_16")
+    assert spans[-1]["end"] > TIMELINE_AFTER
+    app.file_uploader[0].set_value(("long.wav", long_wav.read_bytes(), "audio/wav"))
+    app.run()
+    assert not app.exception and not app.error
+    expected = timeline(load_bundle(model), str(long_wav))
+    label, _ = expected.overall()
+    assert app.title[0].value.endswith(title_for(label))
+    frame = app.dataframe[0].value
+    assert list(frame.columns) == ["From", "To", "Emotion", "Probability"]
+    assert len(frame) == len(expected.segments) >= len(clips) // 2
+    assert list(frame["Emotion"]) == [title_for(s.label) for s in expected.segments]

@@ -9,8 +9,10 @@ Settings (environment variables, read when the page starts):
     Model bundle folder to serve (default: the model shipped with ser-framework).
     ``ser app --model BUNDLE`` sets it.
 ``SER_APP_MAX_SECONDS``
-    Longest clip accepted, in seconds (default :data:`MAX_SECONDS`).
-    ``ser app --max-seconds N`` sets it.
+    Longest recording accepted, in seconds (default :data:`MAX_SECONDS`).
+    ``ser app --max-seconds N`` sets it. Recordings longer than
+    :data:`TIMELINE_AFTER` seconds get an emotion timeline (speech segments,
+    each with its emotion) and the overall dominant emotion.
 
 The upload size is capped by Streamlit itself: ``[server] maxUploadSize`` (MB) in
 ``frontends/app/.streamlit/config.toml``, which Streamlit reads next to the app
@@ -26,9 +28,10 @@ from ser_framework.errors import EmptyAudioError, SerError
 
 MODEL_ENV = "SER_MODEL"
 MAX_SECONDS_ENV = "SER_APP_MAX_SECONDS"
-#: Longest clip the page accepts, in seconds. One clip gets one answer; longer
-#: recordings need a timeline of answers (a later feature: see ``Answer.segments``).
-MAX_SECONDS = 60.0
+#: Longest recording the page accepts, in seconds (one hour).
+MAX_SECONDS = 3600.0
+#: Recordings longer than this (seconds) get a timeline instead of one answer.
+TIMELINE_AFTER = 30.0
 #: How many emotions the page lists under the dominant one.
 TOP_N = 3
 
@@ -76,8 +79,15 @@ class Answer:
     icon: str
     top: list[tuple[str, float]]
     duration: float
-    #: reserved for long recordings (a timeline of (start_s, end_s, Answer)); empty for one clip
+    #: for long recordings: ``ser_framework.timeline.Segment`` objects; empty for one clip
     segments: list = field(default_factory=list)
+
+    def segment_rows(self) -> list[dict]:
+        """One compact row per speech segment: times as m:ss, emotion, its probability."""
+        from ser_framework.timeline.export import clock
+
+        return [{"From": clock(s.start), "To": clock(s.end), "Emotion": title_for(s.label),
+                 "Probability": percent(s.probabilities[s.label])} for s in self.segments]
 
     def rows(self) -> list[tuple[str, str]]:
         """``[(title, "62.3%"), ...]``, highest first."""
@@ -129,8 +139,13 @@ def load_model(path: str | None = None):
 
 
 def analyse(bundle, data: bytes, name: str = "the upload", *, max_seconds: float = MAX_SECONDS,
-            max_bytes: int | None = None) -> Outcome:
-    """Predict one clip given as file bytes; person-caused problems become ``Outcome.error``."""
+            max_bytes: int | None = None, timeline_after: float = TIMELINE_AFTER, progress=None) -> Outcome:
+    """Predict a recording given as file bytes; person-caused problems become ``Outcome.error``.
+
+    Recordings longer than ``timeline_after`` seconds get a timeline (see
+    :func:`ser_framework.timeline.timeline`); ``progress(done_s, total_s)`` is
+    called while it is computed.
+    """
     if max_bytes is not None and len(data) > max_bytes:
         return Outcome(error=f"{name}: the file is too large ({len(data) / 2**20:.1f} MB); "
                              f"the limit is {max_bytes / 2**20:g} MB")
@@ -139,6 +154,12 @@ def analyse(bundle, data: bytes, name: str = "the upload", *, max_seconds: float
     try:
         if not data:
             raise EmptyAudioError(f"{name}: the file is empty (0 bytes)")
+        from ser_framework.audio import audio_info
+
+        duration = audio_info(source).duration
+        source.seek(0)
+        if duration > timeline_after:
+            return _long_recording(bundle, source, name, duration, max_seconds, progress)
         y = bundle.pipeline.load(source, max_duration=max_seconds)
         prediction = bundle.predict_waveform(y, name)
     except SerError as exc:
@@ -151,4 +172,19 @@ def analyse(bundle, data: bytes, name: str = "the upload", *, max_seconds: float
         top=top,
         duration=len(y) / bundle.pipeline.sample_rate,
     )
+    return Outcome(answer=answer)
+
+
+def _long_recording(bundle, source, name, duration, max_seconds, progress) -> Outcome:
+    from ser_framework.errors import AudioTooLongError
+    from ser_framework.timeline import timeline
+
+    if duration > max_seconds:
+        raise AudioTooLongError(f"{name}: too long: {duration:.1f} s, the limit is {max_seconds:g} s")
+    result = timeline(bundle, source, name=name, progress=progress)
+    label, probabilities = result.overall()
+    if label is None:
+        return Outcome(error=f"{name}: no speech found in this {duration:.0f}-second recording")
+    answer = Answer(label=label, title=title_for(label), icon=icon_for(label),
+                    top=list(probabilities.items())[:TOP_N], duration=duration, segments=list(result.segments))
     return Outcome(answer=answer)

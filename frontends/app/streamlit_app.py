@@ -47,9 +47,14 @@ def _chosen_clip(upload, recording):
 def show_answer(answer: logic.Answer) -> None:
     with st.container(key="ser-answer"):
         st.title(f":material/{answer.icon}: {answer.title}", anchor=False)
+        if answer.segments:
+            st.caption(f"Dominant emotion over the {answer.duration / 60:.1f}-minute recording")
         rows = "\n".join(f"| {title} | {pct} |" for title, pct in answer.rows())
         st.markdown(f"| Emotion | Probability |\n|:--|--:|\n{rows}")
-    # A timeline for long recordings (answer.segments) would be drawn here.
+    if answer.segments:
+        with st.container(key="ser-timeline"):
+            st.subheader("Timeline", anchor=False)
+            st.dataframe(answer.segment_rows(), hide_index=True)
 
 
 def main() -> None:
@@ -64,7 +69,8 @@ def main() -> None:
         st.error(" ".join(str(exc).split()), icon=":material/error:")
         st.stop()
     max_mb = st.get_option("server.maxUploadSize")
-    st.caption(f"Upload a WAV file or record your voice, up to {max_seconds:g} seconds.")
+    st.caption(f"Upload a WAV file or record your voice, up to {max_seconds:g} seconds. "
+               f"Recordings longer than {logic.TIMELINE_AFTER:g} seconds get a timeline of emotions.")
 
     left, right = st.columns(2)
     upload = left.file_uploader("Upload a WAV file", type=["wav"], key="upload",
@@ -74,13 +80,19 @@ def main() -> None:
     clip = _chosen_clip(upload, recording)
     if clip is None:
         return
+    bar = st.empty()
+
+    def progress(done, total):
+        bar.progress(min(done / total, 1.0) if total else 1.0, text=f"Listening… {done:.0f} of {total:.0f} s")
+
     with st.spinner("Listening…"):
         try:
             outcome = logic.analyse(bundle, clip.getvalue(), clip.name, max_seconds=max_seconds,
-                                    max_bytes=int(max_mb) * 2**20)
+                                    max_bytes=int(max_mb) * 2**20, progress=progress)
         except Exception:  # a bug, not the person's fault: log it, keep the page usable
             log.exception("prediction failed for %s", clip.name)
             outcome = logic.Outcome(error=f"{clip.name}: this clip could not be analysed; please try another one.")
+    bar.empty()
     if outcome.error:
         with st.container(key="ser-error"):
             st.error(outcome.error, icon=":material/error:")

@@ -42,7 +42,7 @@ class KerasMLP(Classifier):
         "batch_norm": Param(list, [True, True, False], "batch normalisation after each hidden layer", item=bool),
         "l2": Param(float, 0.001, "L2 penalty on hidden-layer kernels", min=0.0),
         "learning_rate": Param(float, 5e-4, "Adam learning rate", min=1e-7, max=1.0),
-        "epochs": Param(int, 200, "maximum epochs", min=1),
+        "epochs": Param(int, 60, "maximum epochs", min=1),
         "batch_size": Param(int, 32, "mini-batch size", min=1),
         "early_stopping_patience": Param(int, 20, "epochs without improvement before stopping", min=1),
         "reduce_lr_factor": Param(float, 0.2, "ReduceLROnPlateau factor", min=0.01, max=0.99),
