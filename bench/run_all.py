@@ -73,7 +73,8 @@ def stage_costs(pipeline, clips):
 
     from ser_framework.spectral import AudioContext, single_threaded
 
-    ours = {k: [] for k in ("decode+resample", "stft", "mfcc", "chroma", "spectral_contrast", "tonnetz", "total")}
+    names = [e.name for e in pipeline.extractors]
+    ours = {k: [] for k in ("decode+resample", "stft", *names, "total")}
     by_name = {e.name: e for e in pipeline.extractors}
     for path in clips:
         t0 = time.perf_counter()
@@ -84,29 +85,30 @@ def stage_costs(pipeline, clips):
             ctx.power()
             t2 = time.perf_counter()
             marks = [t2]
-            for name in ("mfcc", "chroma", "spectral_contrast", "tonnetz"):
+            for name in names:
                 by_name[name].extract(ctx)
                 marks.append(time.perf_counter())
         ours["decode+resample"].append(t1 - t0)
         ours["stft"].append(t2 - t1)
-        for name, a, b in zip(("mfcc", "chroma", "spectral_contrast", "tonnetz"), marks, marks[1:]):
+        for name, a, b in zip(names, marks, marks[1:]):
             ours[name].append(b - a)
         ours["total"].append(marks[-1] - t0)
-    seed = {k: [] for k in ("librosa.load x4", "mfcc", "chroma", "spectral_contrast", "tonnetz (HPSS+CQT)", "total")}
+    load_key = f"librosa.load x{len(names)}"
+    seed_names = [f"{n} (HPSS+CQT)" if n == "tonnetz" else n for n in names]
+    seed = {k: [] for k in (load_key, *seed_names, "total")}
     for path in clips:
         t0 = time.perf_counter()
         y, sr = librosa.load(path, sr=22050)
         t_load = time.perf_counter() - t0
         row = {}
-        for key, fn in (("mfcc", seed_style.mfcc), ("chroma", seed_style.chroma),
-                        ("spectral_contrast", seed_style.contrast), ("tonnetz (HPSS+CQT)", seed_style.tonnetz)):
+        for key, name in zip(seed_names, names):
             t = time.perf_counter()
-            fn(path)
+            seed_style.feature(path, name)
             row[key] = time.perf_counter() - t - t_load
-        seed["librosa.load x4"].append(4 * t_load)
+        seed[load_key].append(len(names) * t_load)
         for k, v in row.items():
             seed[k].append(v)
-        seed["total"].append(4 * t_load + sum(row.values()))
+        seed["total"].append(len(names) * t_load + sum(row.values()))
     med = lambda d: {k: round(1e3 * statistics.median(v), 2) for k, v in d.items()}  # noqa: E731
     return {"ours_ms": med(ours), "seed_ms": med(seed)}
 

@@ -1,6 +1,7 @@
 """The yardstick: a straightforward seed-style pipeline, written the way the original scripts did it.
 
-Each feature loads the file again with ``librosa.load(sr=22050)`` and computes
+It computes the same features and statistics as ``configs/default.yaml``, but
+each feature loads the file again with ``librosa.load(sr=22050)`` and computes
 its own STFT; tonnetz runs on ``librosa.effects.harmonic(y)`` with CQT chroma;
 prediction imports TensorFlow and runs the Keras model's ``predict``.
 
@@ -8,63 +9,59 @@ prediction imports TensorFlow and runs the Keras model's ``predict``.
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
 
-def _pool(m, stats=("mean", "std")):
-    out = []
-    for s in stats:
-        if s == "mean":
-            out.append(m.mean(axis=1))
-        elif s == "std":
-            out.append(m.std(axis=1))
-        elif s == "min":
-            out.append(m.min(axis=1))
-        elif s == "max":
-            out.append(m.max(axis=1))
-    return np.concatenate(out)
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
+
+
+@functools.lru_cache(maxsize=1)
+def extractors():
+    """The default config's extractors (same features and statistics as the shipped model)."""
+    from ser_framework.config import load_config
+    from ser_framework.extraction import FeaturePipeline
+
+    config, registry = load_config(CONFIG)
+    return {e.name: e for e in FeaturePipeline.from_config(config["features"], config["audio"], registry).extractors}
+
+
+def feature(path, name) -> np.ndarray:
+    """One feature the seed way: load the file again, compute its own spectrogram."""
+    import librosa
+
+    from ser_framework.pooling import pool
+    from ser_framework.spectral import AudioContext
+
+    extractor = extractors()[name]
+    y, sr = librosa.load(path, sr=22050)
+    if name == "tonnetz":  # the common recipe: harmonic part, then CQT chroma inside tonnetz
+        return pool(librosa.feature.tonnetz(y=librosa.effects.harmonic(y), sr=sr), extractor.config["stats"])[0]
+    return extractor.extract(AudioContext(y, sr))  # a fresh context: nothing shared with other features
 
 
 def mfcc(path):
-    import librosa
-
-    y, sr = librosa.load(path, sr=22050)
-    m = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=40)
-    return np.concatenate([_pool(m, ("mean", "std", "min", "max")), librosa.feature.delta(m).std(axis=1)])
+    return feature(path, "mfcc")
 
 
 def chroma(path):
-    import librosa
-
-    y, sr = librosa.load(path, sr=22050)
-    stft = np.abs(librosa.stft(y))
-    return _pool(librosa.feature.chroma_stft(S=stft, sr=sr))
+    return feature(path, "chroma")
 
 
 def contrast(path):
-    import librosa
-
-    y, sr = librosa.load(path, sr=22050)
-    stft = np.abs(librosa.stft(y))
-    return _pool(librosa.feature.spectral_contrast(S=stft, sr=sr))
+    return feature(path, "spectral_contrast")
 
 
 def tonnetz(path):
-    import librosa
-
-    y, sr = librosa.load(path, sr=22050)
-    y = librosa.effects.harmonic(y)
-    return _pool(librosa.feature.tonnetz(y=y, sr=sr))
-
-
-FEATURES = (mfcc, chroma, contrast, tonnetz)
+    return feature(path, "tonnetz")
 
 
 def extract(path) -> np.ndarray:
-    return np.concatenate([f(path) for f in FEATURES])
+    return np.concatenate([feature(path, name) for name in extractors()])
 
 
 def load_keras(bundle_dir):

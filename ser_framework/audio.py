@@ -243,6 +243,16 @@ def _read_mono(f, name: str, limit: int) -> np.ndarray:
     return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
 
 
+def check_header(f, name: str) -> tuple[int, int]:
+    """``(sample_rate, frames)`` of an open SoundFile, refusing too-low rates and empty files."""
+    sr, frames = f.samplerate, f.frames
+    if sr < MIN_SAMPLE_RATE:
+        raise AudioError(f"{name}: sample rate {sr} Hz is too low (need at least {MIN_SAMPLE_RATE} Hz)")
+    if frames <= 0:
+        raise EmptyAudioError(f"{name}: the recording is empty (0 samples)")
+    return sr, frames
+
+
 def load_audio(
     source,
     *,
@@ -280,11 +290,7 @@ def load_audio(
     """
     name = _name(source)
     with _decoder(source) as f:
-        sr, frames = f.samplerate, f.frames
-        if sr < MIN_SAMPLE_RATE:
-            raise AudioError(f"{name}: sample rate {sr} Hz is too low (need at least {MIN_SAMPLE_RATE} Hz)")
-        if frames <= 0:
-            raise EmptyAudioError(f"{name}: the recording is empty (0 samples)")
+        sr, frames = check_header(f, name)
         if max_duration is not None and frames / sr > max_duration:
             raise AudioTooLongError(
                 f"{name}: too long: {frames / sr:.1f} s, the limit is {max_duration:g} s"

@@ -86,15 +86,10 @@ def _extract_one(pipeline: FeaturePipeline, path: str):
         return path, None, str(exc)
 
 
-def _extract_cached(job, path: str):
-    """Worker: every extractor's vector from the cache; decode only if one is missing.
-
-    Returns ``(path, vector, error, counts)`` with counts of decoded files,
-    cache hits, misses and damaged entries.
-    """
+def _lookup(pipeline: FeaturePipeline, cache, path: str):
+    """Every extractor's cached vector for ``path`` (``None`` where missing), keys and counts."""
     from .cache import file_digest
 
-    pipeline, cache = job
     counts = {"decoded": 0, "hits": 0, "misses": 0, "corrupt": 0}
     try:
         keys = cache.keys_for(file_digest(path), pipeline.extractors, pipeline.audio)
@@ -105,9 +100,20 @@ def _extract_cached(job, path: str):
         for i, key in enumerate(keys):
             vectors[i], corrupt = cache.get(key)
             counts["corrupt"] += corrupt
+    counts["hits"] = sum(v is not None for v in vectors)
+    counts["misses"] = len(vectors) - counts["hits"]
+    return keys, vectors, counts
+
+
+def _extract_cached(job, path: str):
+    """Worker: every extractor's vector from the cache; decode only if one is missing.
+
+    Returns ``(path, vector, error, counts)`` with counts of decoded files,
+    cache hits, misses and damaged entries.
+    """
+    pipeline, cache = job
+    keys, vectors, counts = _lookup(pipeline, cache, path)
     missing = [i for i, v in enumerate(vectors) if v is None]
-    counts["hits"] = len(vectors) - len(missing)
-    counts["misses"] = len(missing)
     if missing:
         try:
             y = pipeline.load(path)
@@ -151,8 +157,17 @@ def extract_table(items, pipeline: FeaturePipeline, extraction: dict | None = No
         from .cache import FeatureCache
 
         cache = FeatureCache(extraction.get("cache_dir"))
-        results = []
-        for path, vector, err, c in map_files(_extract_cached, (pipeline, cache), paths, extraction,
+        results, todo = [], []
+        for path in paths:  # complete hits are read here: cheaper than shipping them to workers
+            _, vectors, c = _lookup(pipeline, cache, path)
+            if c["misses"]:
+                todo.append(path)
+                counts["corrupt"] += c["corrupt"]  # damaged entries are removed by the lookup
+                continue
+            results.append((path, np.concatenate(vectors), None))
+            for k in counts:
+                counts[k] += c[k]
+        for path, vector, err, c in map_files(_extract_cached, (pipeline, cache), todo, extraction,
                                               progress=progress):
             results.append((path, vector, err))
             for k in counts:

@@ -69,7 +69,8 @@ def main() -> None:
         st.error(" ".join(str(exc).split()), icon=":material/error:")
         st.stop()
     max_mb = st.get_option("server.maxUploadSize")
-    st.caption(f"Upload a WAV file or record your voice, up to {max_seconds:g} seconds. "
+    limit = f"{max_seconds / 60:g} minutes" if max_seconds >= 120 else f"{max_seconds:g} seconds"
+    st.caption(f"Upload a WAV file or record your voice, up to {limit}. "
                f"Recordings longer than {logic.TIMELINE_AFTER:g} seconds get a timeline of emotions.")
 
     left, right = st.columns(2)

@@ -11,8 +11,8 @@ from typing import Iterator
 
 import numpy as np
 
-from ..audio import MIN_SAMPLE_RATE, _decoder, _detail, _name, check_samples, to_mono
-from ..errors import AudioError, EmptyAudioError, NotAudioError
+from ..audio import _decoder, _detail, _name, check_header, check_samples, to_mono
+from ..errors import NotAudioError
 
 #: seconds of audio decoded per block
 BLOCK_SECONDS = 10.0
@@ -47,11 +47,7 @@ def iter_blocks(source, *, sample_rate: int | None = None, block_seconds: float 
     name = _name(source)
     rewind(source)
     with _decoder(source) as f:
-        sr, frames = f.samplerate, f.frames
-        if sr < MIN_SAMPLE_RATE:
-            raise AudioError(f"{name}: sample rate {sr} Hz is too low (need at least {MIN_SAMPLE_RATE} Hz)")
-        if frames <= 0:
-            raise EmptyAudioError(f"{name}: the recording is empty (0 samples)")
+        sr, frames = check_header(f, name)
         if info is not None:
             info.update(sample_rate=sr, frames=frames, duration=frames / sr)
         stream = None
