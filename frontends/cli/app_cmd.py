@@ -29,7 +29,7 @@ def streamlit_command(port: int, address: str | None = None) -> list[str]:
               help="Port the page is served on.")
 @click.option("--address", default=None, help="Address to listen on (default: Streamlit's, all interfaces).")
 @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Longest clip accepted, in seconds (default 60; env SER_APP_MAX_SECONDS).")
+              help="Longest recording accepted, in seconds (default 3600; env SER_APP_MAX_SECONDS). Recordings over 30 s get a timeline.")
 @handle_errors
 def app(model, port, address, max_seconds):
     """Serve the web page: upload or record a clip, see its dominant emotion.
