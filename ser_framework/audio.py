@@ -306,11 +306,13 @@ def load_audio(
         raise AudioTooShortError(
             f"{name}: too short: {duration:.2f} s, need at least {min_duration:g} s"
         )
-    if reject_silence and peak_dbfs(y) < SILENCE_DBFS:
-        raise NoSpeechError(
-            f"{name}: no speech found: the recording is silent (peak {peak_dbfs(y):.0f} dBFS, "
-            f"threshold {SILENCE_DBFS:g} dBFS)"
-        )
+    if reject_silence:
+        level = peak_dbfs(y - y.mean())  # a constant (DC) offset is not sound
+        if level < SILENCE_DBFS:
+            raise NoSpeechError(
+                f"{name}: no speech found: the recording is silent (peak {level:.0f} dBFS, "
+                f"threshold {SILENCE_DBFS:g} dBFS)"
+            )
     return resample(y, sr, sample_rate)
 
 

@@ -79,6 +79,8 @@ REJECTED = {
     "near_silence": (lambda d: _write(d / "hiss.wav", (1e-4 * np.random.default_rng(2).standard_normal(SR)).astype(np.float32),
                                                    subtype="FLOAT"),
                      (errors.NoSpeechError, "no speech found")),
+    "dc_offset_only": (lambda d: _write(d / "dc.wav", np.full(SR, 0.25, np.float32), subtype="FLOAT"),
+                       (errors.NoSpeechError, "no speech found")),
     "sample_rate_too_low": (lambda d: _write(d / "2k.wav", _tone(1.0, sr=2000), sr=2000),
                             (errors.AudioError, "sample rate 2000 Hz is too low")),
 }
@@ -137,8 +139,8 @@ def test_api_accepts_and_predicts(case, tmp_path, bundle):
 
 def test_messages_are_distinct():
     fragments = [frag for _, (_, frag) in REJECTED.values()]
-    # every kind of failure has its own wording (two silence cases share theirs on purpose)
-    assert len(set(fragments)) >= len(fragments) - 3
+    # every kind of failure has its own wording (the silence cases share theirs on purpose)
+    assert len(set(fragments)) >= len(fragments) - 4
 
 
 def test_each_failure_is_an_audio_error_subclass():
