@@ -10,8 +10,6 @@ from .schema import Param
 
 __version__ = "0.1.0"
 
-EMOTIONS = ("angry", "calm", "disgust", "fearful", "happy", "neutral", "sad", "surprised")
-
 
 def load_bundle(path=None):
     """Load a model bundle (the shipped default model when ``path`` is None)."""
@@ -20,4 +18,4 @@ def load_bundle(path=None):
     return _load(path)
 
 
-__all__ = ["hookimpl", "Param", "load_bundle", "EMOTIONS", "__version__"]
+__all__ = ["hookimpl", "Param", "load_bundle", "__version__"]

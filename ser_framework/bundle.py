@@ -139,9 +139,6 @@ class Bundle:
         label = name or (str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "<upload>"))
         return self.predict_waveform(y, label)
 
-    def predict_many(self, sources) -> list[Prediction]:
-        return [self.predict(s) for s in sources]
-
 
 def _read_manifest(path: Path) -> dict:
     try:
