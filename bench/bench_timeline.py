@@ -22,8 +22,6 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
              "TF_NUM_INTEROP_THREADS"):
     os.environ[_var] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -151,7 +149,7 @@ def main(argv=None) -> None:
             long = Path(tmp) / "stitched_long.flac"
             spans = stitch_clips(clips, long, repeat_until=args.hours * 3600, seed=args.seed + 1)
             result["memory"]["long"] = measure_memory(args.model, long)
-        for key, m in result["memory"].items():
+        for m in result["memory"].values():
             print(f"memory, {m['duration_s'] / 60:.0f}-min recording: RSS {m['rss_at_start_mb']:.0f} MB with the model "
                   f"loaded, peak {m['peak_rss_during_timeline_mb']} MB during the timeline, process max "
                   f"{m['max_rss_after_mb']:.0f} MB ({m['rtf']:.1f}x real time)", file=sys.stderr)

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
 
 
@@ -40,7 +39,7 @@ def feature(path, name) -> np.ndarray:
     extractor = extractors()[name]
     y, sr = librosa.load(path, sr=22050)
     if name == "tonnetz":  # the common recipe: harmonic part, then CQT chroma inside tonnetz
-        return pool(librosa.feature.tonnetz(y=librosa.effects.harmonic(y), sr=sr), extractor.config["stats"])[0]
+        return pool(librosa.feature.tonnetz(y=librosa.effects.harmonic(y), sr=sr), extractor.config["stats"])
     return extractor.extract(AudioContext(y, sr))  # a fresh context: nothing shared with other features
 
 
@@ -65,11 +64,9 @@ def extract(path) -> np.ndarray:
 
 
 def load_keras(bundle_dir):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    import tensorflow as tf  # noqa: F401
-    import keras
+    from ser_plugins.classifiers.keras_mlp import import_keras
 
+    _, keras = import_keras()
     return keras.models.load_model(os.path.join(bundle_dir, "classifier", "model.keras"), compile=False)
 
 

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ser_framework import hookimpl
-from ser_framework.components import Balancer
+from ser_framework import Balancer, hookimpl
 
 
 class Upsample(Balancer):
     """Resample every class with replacement up to the size of the largest (sklearn.utils.resample)."""
 
     name = "upsample"
-    params = {}
 
     def resample(self, X, y, rng):
         from sklearn.utils import resample
@@ -37,7 +35,6 @@ class NoBalancing(Balancer):
     """Leave the training rows as they are."""
 
     name = "none"
-    params = {}
 
     def resample(self, X, y, rng):
         return X, y

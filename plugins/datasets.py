@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Literal
 
-from ser_framework import Param, hookimpl
-from ser_framework.components import Dataset
-from ser_framework.errors import DataError
+from pydantic import field_validator
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+from ser_framework import AUDIO_SUFFIXES, DataError, Dataset, Field, Params, PathField, hookimpl
 
 RAVDESS_EMOTIONS = {
     "01": "neutral", "02": "calm", "03": "happy", "04": "sad",
@@ -32,34 +31,44 @@ def parse_ravdess_name(name: str) -> dict | None:
     }
 
 
-def _check_root(root) -> Path:
-    path = Path(root).expanduser()
-    if not path.is_dir():
-        raise DataError(f"dataset folder not found: {path} (relative paths start at the current directory)")
-    return path
+def _audio_files(folder: Path):
+    return (p for p in sorted(folder.rglob("*")) if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
 
 
 class Ravdess(Dataset):
     """RAVDESS speech: 7-part names, channel 01 (speech), eight emotions, actor as speaker."""
 
     name = "ravdess"
-    params = {
-        "root": Param(str, "../shared/data/ravdess", "folder holding Actor_NN/ subfolders"),
-        "actors": Param(list, None, "actor numbers to keep (null: all)", nullable=True, item=int, min=1, max=24),
-        "emotions": Param(list, None, "labels to keep (null: all eight)", nullable=True, item=str,
-                          choices=tuple(sorted(RAVDESS_EMOTIONS.values()))),
-    }
+
+    class Params(Params):
+        root: str = PathField("../shared/data/ravdess", description="folder holding Actor_NN/ subfolders")
+        actors: list[int] | None = Field(None, description="actor numbers to keep (null: all)")
+        emotions: list[Literal[tuple(sorted(RAVDESS_EMOTIONS.values()))]] | None = Field(
+            None, description="labels to keep (null: all eight)")
+
+        @field_validator("actors")
+        @classmethod
+        def _actor_numbers(cls, actors):
+            bad = [a for a in actors or () if not 1 <= a <= 24]
+            if bad:
+                raise ValueError(f"RAVDESS actors are numbered 1-24, got {bad}")
+            return actors
+
+    def check(self):
+        if not Path(self.params.root).expanduser().is_dir():
+            return [("root", f"folder not found: {self.params.root}")]
+        return []
 
     def load(self):
         import pandas as pd
 
-        root = _check_root(self.config["root"])
-        actors = set(self.config["actors"]) if self.config["actors"] else None
-        emotions = set(self.config["emotions"]) if self.config["emotions"] else None
+        root = Path(self.params.root).expanduser()
+        if not root.is_dir():
+            raise DataError(f"dataset folder not found: {root}")
+        actors = set(self.params.actors) if self.params.actors else None
+        emotions = set(self.params.emotions) if self.params.emotions else None
         rows = []
-        for path in sorted(root.rglob("*")):
-            if path.suffix.lower() not in (".wav", ".flac"):
-                continue
+        for path in _audio_files(root):
             meta = parse_ravdess_name(path.name)
             if meta is None or meta["channel"] != "01":
                 continue
@@ -74,27 +83,53 @@ class Ravdess(Dataset):
 
 
 class Folder(Dataset):
-    """Your own recordings: a CSV of path,label[,speaker] or one sub-folder per label."""
+    """Your own recordings: a CSV of path,label[,speaker] (or a folder holding one) or one sub-folder per label."""
 
     name = "folder"
-    params = {
-        "root": Param(str, help="a CSV file (path,label[,speaker]) or a folder with one sub-folder per label"),
-        "speaker_from": Param(str, "column", "where speakers come from in folder mode: 'file' "
-                              "(each file its own speaker) or 'prefix' (file name up to the first '_' or '-')",
-                              choices=("column", "file", "prefix")),
-    }
+
+    class Params(Params):
+        root: str = PathField(description="a CSV file (path,label[,speaker]), a folder holding one such CSV, "
+                                          "or a folder with one sub-folder per label")
+        speaker_from: Literal["column", "file", "prefix"] = Field(
+            "column", description="where speakers come from: the CSV's 'speaker' column; 'file' (each file "
+                                  "its own speaker, NOT speaker-independent); 'prefix' (file name up to the "
+                                  "first '_' or '-')")
+
+    def check(self):
+        if not Path(self.params.root).expanduser().exists():
+            return [("root", f"not found: {self.params.root}")]
+        return []
 
     def load(self):
         import pandas as pd
 
-        root = Path(self.config["root"]).expanduser()
-        if root.is_file():
-            rows = self._from_csv(root)
-        else:
-            rows = self._from_folders(_check_root(root))
+        root = Path(self.params.root).expanduser()
+        if not root.exists():
+            raise DataError(f"dataset not found: {root}")
+        csv_file = root if root.is_file() else self._csv_in(root)
+        rows = self._from_csv(csv_file) if csv_file else self._from_folders(root)
         if not rows:
             raise DataError(f"no labelled audio found in {root}")
-        return pd.DataFrame(rows)
+        items = pd.DataFrame(rows)
+        items.attrs["speakers_known"] = self.speakers_known
+        return items
+
+    @staticmethod
+    def _csv_in(folder: Path) -> Path | None:
+        found = sorted(folder.glob("*.csv"))
+        if len(found) > 1:
+            names = ", ".join(p.name for p in found)
+            raise DataError(f"{folder} holds several CSV files ({names}); name the one to use")
+        return found[0] if found else None
+
+    def _speaker(self, audio: Path, given: str | None) -> str:
+        mode = self.params.speaker_from
+        if mode == "column" and given:
+            return given
+        if mode == "prefix":
+            return audio.stem.replace("-", "_").split("_", 1)[0]
+        self.speakers_known = False  # each file its own speaker
+        return str(audio.with_suffix(""))
 
     def _from_csv(self, path: Path) -> list[dict]:
         rows = []
@@ -108,22 +143,15 @@ class Folder(Dataset):
                 audio = Path(rec["path"])
                 if not audio.is_absolute():
                     audio = path.parent / audio
-                speaker = rec.get("speaker") or audio.stem
-                rows.append({"path": str(audio), "label": rec["label"].strip(), "speaker": str(speaker)})
+                speaker = self._speaker(audio, (rec.get("speaker") or "").strip() or None)
+                rows.append({"path": str(audio), "label": rec["label"].strip(), "speaker": speaker})
         return rows
 
     def _from_folders(self, root: Path) -> list[dict]:
         rows = []
         for label_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-            for audio in sorted(label_dir.rglob("*")):
-                if audio.suffix.lower() not in AUDIO_SUFFIXES:
-                    continue
-                if self.config["speaker_from"] == "prefix":
-                    stem = audio.stem.replace("-", "_")
-                    speaker = stem.split("_", 1)[0]
-                else:
-                    speaker = audio.stem
-                rows.append({"path": str(audio), "label": label_dir.name, "speaker": speaker})
+            for audio in _audio_files(label_dir):
+                rows.append({"path": str(audio), "label": label_dir.name, "speaker": self._speaker(audio, None)})
         return rows
 
 

@@ -6,86 +6,79 @@ statistics named in ``stats``.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import field_validator
 
-from ser_framework import Param, hookimpl
-from ser_framework.components import FeatureExtractor
-from ser_framework.pooling import STATS, pool
+from ser_framework import STATS, FeatureExtractor, Field, Params, hookimpl, pool
 
-DEFAULT_STATS = ["mean", "std"]
+Stat = Literal[STATS]
 
 
-def _frame_params(stats=None):
-    return {
-        "n_fft": Param(int, 2048, "FFT size (samples)", min=64, max=16384),
-        "hop_length": Param(int, 512, "hop between frames (samples)", min=16, max=8192),
-        "stats": Param(list, list(stats or DEFAULT_STATS), "statistics pooled over time",
-                       item=str, choices=STATS, min_items=1),
-    }
+class FrameParams(Params):
+    """Framing and pooling, shared by every frame-based extractor."""
+
+    n_fft: int = Field(2048, ge=64, le=16384, description="FFT size (samples)")
+    hop_length: int = Field(512, ge=16, le=8192, description="hop between frames (samples)")
+    stats: list[Stat] = Field(["mean", "std"], min_length=1, description="statistics pooled over time")
 
 
 class _Pooled(FeatureExtractor):
-    prefix = ""
+    Params = FrameParams
 
     def frames(self, ctx) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
     def extract(self, ctx):
-        vector, self._names = pool(self.frames(ctx), self.config["stats"], prefix=self.prefix)
-        return vector
-
-    def feature_names(self):
-        return getattr(self, "_names", None)
+        return pool(self.frames(ctx), self.params.stats)
 
     def _fft(self):
-        return self.config["n_fft"], self.config["hop_length"]
+        return self.params.n_fft, self.params.hop_length
 
 
 class Mfcc(_Pooled):
     """Mel-frequency cepstral coefficients (librosa.feature.mfcc)."""
 
     name = "mfcc"
-    prefix = "mfcc"
-    params = {
-        **_frame_params(),
-        "n_mfcc": Param(int, 40, "number of coefficients", min=1, max=128),
-        "n_mels": Param(int, 128, "mel bands", min=8, max=512),
-    }
+
+    class Params(FrameParams):
+        n_mfcc: int = Field(40, ge=1, le=128, description="number of coefficients")
+        n_mels: int = Field(128, ge=8, le=512, description="mel bands")
 
     def frames(self, ctx):
         import librosa
 
-        return librosa.feature.mfcc(S=ctx.log_mel(*self._fft(), self.config["n_mels"]), n_mfcc=self.config["n_mfcc"])
+        return librosa.feature.mfcc(S=ctx.log_mel(*self._fft(), self.params.n_mels), n_mfcc=self.params.n_mfcc)
 
 
 class Chroma(_Pooled):
     """Chromagram from the power spectrogram (librosa.feature.chroma_stft)."""
 
     name = "chroma"
-    prefix = "chroma"
-    params = {**_frame_params(), "n_chroma": Param(int, 12, "chroma bins", min=1, max=96)}
+
+    class Params(FrameParams):
+        n_chroma: int = Field(12, ge=1, le=96, description="chroma bins")
 
     def frames(self, ctx):
-        return ctx.chroma(*self._fft(), self.config["n_chroma"])
+        return ctx.chroma(*self._fft(), self.params.n_chroma)
 
 
 class SpectralContrast(_Pooled):
     """Spectral contrast per octave band (librosa.feature.spectral_contrast)."""
 
     name = "spectral_contrast"
-    prefix = "contrast"
-    params = {
-        **_frame_params(),
-        "n_bands": Param(int, 6, "octave bands", min=1, max=10),
-        "fmin": Param(float, 200.0, "lowest band edge (Hz)", min=1.0),
-    }
+
+    class Params(FrameParams):
+        n_bands: int = Field(6, ge=1, le=10, description="octave bands")
+        fmin: float = Field(200.0, ge=1.0, description="lowest band edge (Hz)")
 
     def frames(self, ctx):
         import librosa
 
         return librosa.feature.spectral_contrast(
-            S=ctx.magnitude(*self._fft()), sr=ctx.sr, n_fft=self.config["n_fft"],
-            hop_length=self.config["hop_length"], n_bands=self.config["n_bands"], fmin=self.config["fmin"],
+            S=ctx.magnitude(*self._fft()), sr=ctx.sr, n_fft=self.params.n_fft,
+            hop_length=self.params.hop_length, n_bands=self.params.n_bands, fmin=self.params.fmin,
         )
 
 
@@ -93,8 +86,6 @@ class Tonnetz(_Pooled):
     """Tonal centroid features (librosa.feature.tonnetz) from the shared chromagram."""
 
     name = "tonnetz"
-    prefix = "tonnetz"
-    params = _frame_params()
 
     def frames(self, ctx):
         import librosa
@@ -106,19 +97,18 @@ class LogMel(_Pooled):
     """Log mel spectrogram bands (librosa.power_to_db of melspectrogram)."""
 
     name = "log_mel"
-    prefix = "logmel"
-    params = {**_frame_params(), "n_mels": Param(int, 64, "mel bands", min=8, max=512)}
+
+    class Params(FrameParams):
+        n_mels: int = Field(64, ge=8, le=512, description="mel bands")
 
     def frames(self, ctx):
-        return ctx.log_mel(*self._fft(), self.config["n_mels"])
+        return ctx.log_mel(*self._fft(), self.params.n_mels)
 
 
 class Prosody(_Pooled):
     """Loudness and spectral shape: RMS (dB), zero-crossing rate, centroid, bandwidth, rolloff, flatness."""
 
     name = "prosody"
-    prefix = "prosody"
-    params = _frame_params()
 
     def frames(self, ctx):
         import librosa
@@ -140,18 +130,24 @@ class Pitch(_Pooled):
     """Fundamental frequency (librosa.yin) in semitones over the active frames, and its voiced share."""
 
     name = "pitch"
-    prefix = "pitch"
-    params = {
-        **_frame_params(),
-        "fmin": Param(float, 65.0, "lowest F0 searched (Hz)", min=20.0),
-        "fmax": Param(float, 500.0, "highest F0 searched (Hz)", min=40.0),
-    }
+
+    class Params(FrameParams):
+        fmin: float = Field(65.0, ge=20.0, description="lowest F0 searched (Hz)")
+        fmax: float = Field(500.0, ge=40.0, description="highest F0 searched (Hz)")
+
+        @field_validator("fmax")
+        @classmethod
+        def _above_fmin(cls, fmax, info):
+            fmin = info.data.get("fmin")
+            if fmin is not None and fmax <= fmin:
+                raise ValueError(f"must be above fmin ({fmin} Hz), got {fmax}")
+            return fmax
 
     def frames(self, ctx):
         import librosa
 
         n_fft, hop = self._fft()
-        f0 = librosa.yin(ctx.y, fmin=self.config["fmin"], fmax=self.config["fmax"], sr=ctx.sr,
+        f0 = librosa.yin(ctx.y, fmin=self.params.fmin, fmax=self.params.fmax, sr=ctx.sr,
                          frame_length=n_fft, hop_length=hop)
         active = ctx.voiced_mask(n_fft, hop)
         n = min(len(f0), len(active))

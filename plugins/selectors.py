@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ser_framework import Param, hookimpl
-from ser_framework.components import Selector
+from ser_framework import Field, Params, Selector, hookimpl
 
 
 class StandardScaler(Selector):
     """Zero mean, unit variance per column (sklearn.preprocessing.StandardScaler)."""
 
     name = "standard_scaler"
-    params = {}
 
     def fit(self, X, y):
         from sklearn.preprocessing import StandardScaler as Sk
@@ -38,14 +36,16 @@ class SelectKBest(Selector):
     """Keep the k columns with the highest ANOVA F score (SelectKBest(f_classif))."""
 
     name = "select_k_best"
-    params = {"k": Param(int, 300, "columns to keep (capped at the number available)", min=1)}
+    class Params(Params):
+        k: int = Field(300, ge=1, description="columns to keep (capped at the number available)")
 
     def fit(self, X, y):
         import warnings
 
-        from sklearn.feature_selection import SelectKBest as Sk, f_classif
+        from sklearn.feature_selection import SelectKBest as Sk
+        from sklearn.feature_selection import f_classif
 
-        k = min(self.config["k"], X.shape[1])
+        k = min(self.params.k, X.shape[1])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # constant columns
             self.support_ = Sk(f_classif, k=k).fit(X, y).get_support()
@@ -69,12 +69,13 @@ class Pca(Selector):
     """Project onto the first principal components (sklearn.decomposition.PCA)."""
 
     name = "pca"
-    params = {"n_components": Param(int, 100, "components kept (capped at what the data allows)", min=1)}
+    class Params(Params):
+        n_components: int = Field(100, ge=1, description="components kept (capped at what the data allows)")
 
     def fit(self, X, y):
         from sklearn.decomposition import PCA
 
-        n = min(self.config["n_components"], *X.shape)
+        n = min(self.params.n_components, *X.shape)
         pca = PCA(n_components=n, random_state=0).fit(X)
         self.mean_, self.components_ = pca.mean_, pca.components_
         return self

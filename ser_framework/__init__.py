@@ -1,21 +1,74 @@
 """ser-framework: speech emotion recognition with pluggable components.
 
-Light to import: heavy libraries (TensorFlow, librosa) load only when a
-component needs them.
+This module is the public API: plugins and front ends import from
+``ser_framework`` only (the walls are import-linter contracts, checked in CI).
+It is light to import: every name below that needs numpy, librosa, pandas or
+TensorFlow is loaded on first use.
 """
 from __future__ import annotations
 
+import importlib
+
+from .components import Balancer, Classifier, Component, Dataset, FeatureExtractor, Selector
+from .errors import (
+    AudioError,
+    AudioNotFoundError,
+    AudioTooLongError,
+    AudioTooShortError,
+    BundleError,
+    ConfigError,
+    DataError,
+    EmptyAudioError,
+    InvalidSamplesError,
+    NoSpeechError,
+    NotAudioError,
+    PluginError,
+    SerError,
+)
 from .hookspecs import hookimpl
-from .schema import Param
+from .params import Field, Params, PathField
 
 __version__ = "0.1.0"
 
+#: names loaded on first use: name -> "module" or "module:attribute" that defines it
+_LAZY = {
+    # audio and features
+    "load_audio": "audio", "audio_info": "audio", "AUDIO_SUFFIXES": "audio",
+    "AudioContext": "spectral", "pool": "pooling", "STATS": "pooling",
+    # configs, plugins, experiments
+    "load_config": "config", "get_registry": "plugins",
+    "run_training": "experiment", "default_run_dir": "experiment", "build_table": "experiment",
+    "evaluate_bundle": "experiment", "load_items": "experiment",
+    "classification_report_text": "evaluation",
+    # bundles and prediction
+    "load_bundle": "bundle", "Bundle": "bundle", "Prediction": "bundle", "MANIFEST": "bundle",
+    # long recordings
+    "emotion_timeline": "timeline:timeline", "timeline_table": "timeline:table", "write_timeline_csv": "timeline:write_csv",
+    "clock": "timeline.export",
+    # files and cache
+    "atomic_write_bytes": "atomic", "FeatureCache": "cache", "CACHE_FORMAT": "cache:FORMAT",
+}
 
-def load_bundle(path=None):
-    """Load a model bundle (the shipped default model when ``path`` is None)."""
-    from .bundle import load_bundle as _load
 
-    return _load(path)
+def __getattr__(name: str):
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'ser_framework' has no attribute {name!r}")
+    module, _, attr = target.partition(":")
+    value = getattr(importlib.import_module(f".{module}", __name__), attr or name)
+    globals()[name] = value
+    return value
 
 
-__all__ = ["hookimpl", "Param", "load_bundle", "__version__"]
+def __dir__():
+    return sorted(__all__)
+
+
+__all__ = [
+    "__version__", "hookimpl", "Params", "Field", "PathField",
+    "Component", "Dataset", "FeatureExtractor", "Balancer", "Selector", "Classifier",
+    "SerError", "ConfigError", "PluginError", "DataError", "BundleError", "AudioError", "AudioNotFoundError",
+    "NotAudioError", "EmptyAudioError", "InvalidSamplesError", "AudioTooShortError", "AudioTooLongError",
+    "NoSpeechError",
+    *_LAZY,
+]

@@ -79,16 +79,21 @@ def atomic_dir(final: Path, overwrite: bool = False):
         raise
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` through a temporary file and ``os.replace``.
+
+    ``durable`` flushes the file to disk before the rename (skip it for caches,
+    where a lost entry is simply recomputed).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         _normal_mode(Path(tmp), is_dir=False)
         os.replace(tmp, path)
     except BaseException:
@@ -97,9 +102,4 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def atomic_write_text(path: Path, text: str, encoding: str = "utf-8") -> None:
-    """Text version of :func:`atomic_write_bytes`."""
-    atomic_write_bytes(path, text.encode(encoding))
-
-
-__all__ = ["OutputExistsError", "atomic_dir", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["OutputExistsError", "atomic_dir", "atomic_write_bytes"]

@@ -37,6 +37,8 @@ MAX_DURATION = 600.0
 SILENCE_DBFS = -60.0
 #: lowest source sample rate accepted (Hz); speech needs more bandwidth than this gives
 MIN_SAMPLE_RATE = 4000
+#: file name endings datasets list as audio (load_audio reads by content, these are the usual names)
+AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au", ".caf")
 
 
 @dataclass(frozen=True)

@@ -7,43 +7,22 @@ is checked against the SHA-256 in ``manifest.json`` before use.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
-import platform
-import threading
 import warnings
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import atomic_dir
 from .errors import BundleError, ConfigError, PluginError
+from .provenance import library_versions, sha256_file
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 DEFAULT_BUNDLE = Path(__file__).parent / "default_model"
 #: libraries whose versions are recorded and compared on load
 TRACKED = ("ser-framework", "numpy", "scikit-learn", "librosa", "soundfile", "tensorflow-cpu", "keras")
-
-
-def library_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in TRACKED:
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -62,8 +41,20 @@ class Prediction:
         return {"path": self.path, "label": self.label, "probabilities": probs}
 
 
-def save_bundle(model, path, extra_manifest: dict | None = None, overwrite: bool = False) -> Path:
-    """Write ``model`` (a FittedModel) as a bundle folder at ``path``, atomically."""
+def component_sources(model, registry) -> dict[str, str]:
+    """``{"kind:name": source}`` of every component in ``model`` ("built-in", a package, ``local:FILE``)."""
+    parts = [("feature", e) for e in model.pipeline.extractors]
+    parts += [("selector", s) for s in model.selectors] + [("classifier", model.classifier)]
+    return {f"{kind}:{c.name}": registry.get(kind, c.name).source for kind, c in parts}
+
+
+def save_bundle(model, path, extra_manifest: dict | None = None, overwrite: bool = False,
+                registry=None) -> Path:
+    """Write ``model`` (a FittedModel) as a bundle folder at ``path``, atomically.
+
+    With ``registry``, the manifest records which plugin each component came
+    from, so loading without that plugin names it.
+    """
     path = Path(path)
     with atomic_dir(path, overwrite=overwrite) as tmp:
         files: list[str] = []
@@ -78,17 +69,18 @@ def save_bundle(model, path, extra_manifest: dict | None = None, overwrite: bool
         files.extend(clf_files)
         manifest = {
             "format_version": FORMAT_VERSION,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "labels": list(model.labels),
             "audio": model.pipeline.audio,
             "features": [{"name": e.name, "params": e.config} for e in model.pipeline.extractors],
             "n_features": model.pipeline.n_features(),
             "selectors": selectors,
             "classifier": {"name": model.classifier.name, "params": model.classifier.config},
-            "versions": library_versions(),
+            "versions": library_versions(TRACKED, python=True),
+            **({"plugins": component_sources(model, registry)} if registry is not None else {}),
             **(extra_manifest or {}),
         }
-        manifest["files"] = {f: sha256_of(tmp / f) for f in files}
+        manifest["files"] = {f: sha256_file(tmp / f) for f in files}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
     return path
 
@@ -110,7 +102,6 @@ class Bundle:
         self.path = path
         self.manifest = manifest
         self.model = model
-        self._lock = threading.Lock()
 
     @property
     def labels(self) -> list[str]:
@@ -129,9 +120,16 @@ class Bundle:
         return self.model.predict_proba_features(X)
 
     def predict_waveform(self, y: np.ndarray, name: str = "<waveform>") -> Prediction:
-        """Predict from mono samples already at the bundle's sample rate."""
-        vector = self.pipeline.from_waveform(y)
-        return self._prediction(name, self.predict_features(vector[None, :])[0])
+        """Predict from mono samples already at the bundle's sample rate.
+
+        Runs with one BLAS thread throughout, so a clip's answer does not depend
+        on how many other threads are predicting at the same time.
+        """
+        from .spectral import single_threaded
+
+        with single_threaded():
+            vector = self.pipeline.from_waveform(y)
+            return self._prediction(name, self.predict_features(vector[None, :])[0])
 
     def predict(self, source, name: str | None = None) -> Prediction:
         """Predict one clip from a path, bytes or file object."""
@@ -182,7 +180,7 @@ def verify_files(path: Path, manifest: dict) -> None:
             raise BundleError(f"{path}: manifest names a file outside the bundle: {rel}")
         if not file.is_file():
             raise BundleError(f"{path}: missing file {rel}")
-        if sha256_of(file) != expected:
+        if sha256_file(file) != expected:
             raise BundleError(f"{path}: {rel} does not match its SHA-256 in the manifest (modified or corrupt)")
         listed.add(file)
     used = [(path / str(spec.get("state", ""))).resolve() for spec in manifest["selectors"]]
@@ -225,30 +223,29 @@ def check_dimensions(path: Path, model, n_features: int) -> None:
 
 def _warn_versions(manifest: dict) -> None:
     saved = manifest.get("versions", {})
-    now = library_versions()
+    now = library_versions(TRACKED, python=True)
     diff = [f"{k} {saved[k]} (here {now[k]})" for k in saved if k in now and k != "python" and saved[k] != now[k]]
     if diff:
         warnings.warn("bundle made with other library versions: " + ", ".join(diff), stacklevel=3)
 
 
-def _params(spec, entry: dict, where: str) -> dict:
-    """Validate a manifest entry's params against the plugin's schema (defaults filled)."""
-    from .schema import Problems, validate_params
-
-    problems = Problems()
-    params = validate_params(entry.get("params"), spec.params, f"{where}.params", problems)
-    if problems:
-        raise ConfigError(problems.items)
-    return params
-
-
-def _create(registry, kind: str, entry: dict, where: str):
-    spec = registry.get(kind, entry["name"])
-    return spec.cls(**_params(spec, entry, where))
+def _missing_plugin(manifest: dict, kind: str, name: str, exc: PluginError) -> str:
+    source = (manifest.get("plugins") or {}).get(f"{kind}:{name}")
+    if not source or source == "built-in":
+        return f"the bundle needs the {kind} '{name}', which no installed plugin provides ({exc})"
+    if source.startswith("local:"):
+        file = Path(source[len("local:"):])
+        return (f"the bundle needs the {kind} '{name}' from the local plugin {file}; "
+                f"load it with --plugins-dir {file.parent}")
+    return f"the bundle needs the {kind} '{name}' from the plugin package '{source}'; install it (pip install {source})"
 
 
-def load_bundle(path=None, registry=None) -> Bundle:
-    """Load a bundle folder (default: the shipped model), verifying every file first."""
+def load_bundle(path=None, registry=None, plugins_dirs=()) -> Bundle:
+    """Load a bundle folder (default: the shipped model), verifying every file first.
+
+    Components are built through ``registry`` (default: a fresh one with the
+    installed plugins and those in ``plugins_dirs``).
+    """
     from .extraction import FeaturePipeline
     from .model import FittedModel
     from .plugins import get_registry
@@ -263,22 +260,25 @@ def load_bundle(path=None, registry=None) -> Bundle:
     manifest = _read_manifest(path)
     verify_files(path, manifest)
     _warn_versions(manifest)
-    registry = registry or get_registry()
+    registry = registry or get_registry(plugins_dirs)
+    entries = [("feature", f"features.{i}", f) for i, f in enumerate(manifest["features"])]
+    entries += [("selector", f"selectors.{i}", s) for i, s in enumerate(manifest["selectors"])]
+    entries.append(("classifier", "classifier", manifest["classifier"]))
+    for kind, _, entry in entries:
+        name = entry.get("name")
+        if not registry.has(kind, name):
+            raise BundleError(f"{path}: {_missing_plugin(manifest, kind, name, PluginError(registry.unknown_message(kind, name)))}")
     try:
-        extractors = [_create(registry, "feature", f, f"features.{i}") for i, f in enumerate(manifest["features"])]
-        selectors = []
-        for i, spec in enumerate(manifest["selectors"]):
-            selector = _create(registry, "selector", spec, f"selectors.{i}")
+        built = [registry.build(kind, {"name": e.get("name"), "params": e.get("params")}, where)
+                 for kind, where, e in entries]
+        extractors = built[: len(manifest["features"])]
+        selectors = built[len(extractors):-1]
+        for selector, spec in zip(selectors, manifest["selectors"]):
             with np.load(path / spec["state"], allow_pickle=False) as data:
                 selector.set_state({k: data[k] for k in data.files})
-            selectors.append(selector)
-        clf_spec = registry.get("classifier", manifest["classifier"]["name"])
-        clf_params = _params(clf_spec, manifest["classifier"], "classifier")
-        classifier = clf_spec.cls.load(path / "classifier", clf_params)
+        classifier = type(built[-1]).load(path / "classifier", built[-1].params)
     except ConfigError as exc:
         raise BundleError(f"{path}: the manifest's component settings are invalid: {exc.one_line()}") from None
-    except PluginError as exc:
-        raise BundleError(f"{path}: the bundle needs a plugin that is not installed: {exc}") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BundleError(f"{path}: cannot load bundle: {exc}") from None
     pipeline = FeaturePipeline(extractors, manifest["audio"])

@@ -20,15 +20,16 @@ Location: ``extraction.cache_dir`` in a config, else ``$SER_CACHE_DIR``, else
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_write_bytes
+from .provenance import library_versions
 
 #: bump when the entry layout or the shared spectral code changes results
 FORMAT = 1
@@ -54,28 +55,6 @@ def default_cache_dir() -> Path:
 def resolve_cache_dir(configured=None) -> Path:
     """The configured folder if given, else :func:`default_cache_dir`."""
     return Path(configured).expanduser() if configured else default_cache_dir()
-
-
-@functools.lru_cache(maxsize=1)
-def library_versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {}
-    for dist in VERSIONED:
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "absent"
-    return out
-
-
-def file_digest(path) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def extractor_identity(extractor) -> dict:
@@ -118,7 +97,7 @@ class FeatureCache:
 
     def __init__(self, root=None):
         self.root = resolve_cache_dir(root)
-        self._versions = library_versions()
+        self._versions = library_versions(VERSIONED)
 
     @property
     def data_dir(self) -> Path:
@@ -171,22 +150,10 @@ class FeatureCache:
 
     def put(self, key: str, vector: np.ndarray) -> bool:
         """Store ``vector`` atomically (temporary file + ``os.replace``); False if the folder is unusable."""
-        path = self.path_of(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=path.parent)
+            atomic_write_bytes(self.path_of(key), encode_entry(vector), durable=False)
         except OSError:
             return False
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(encode_entry(vector))
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
         return True
 
     # maintenance ------------------------------------------------------------
@@ -221,4 +188,4 @@ class FeatureCache:
         return removed
 
 
-__all__ = ["FeatureCache", "CacheStats", "default_cache_dir", "resolve_cache_dir", "file_digest", "FORMAT"]
+__all__ = ["FeatureCache", "CacheStats", "default_cache_dir", "resolve_cache_dir", "FORMAT"]

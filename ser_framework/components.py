@@ -1,13 +1,15 @@
-"""Base classes for the five kinds of component a plugin can register.
+"""Base classes for the kinds of component a plugin can register.
 
-Subclassing is optional (registration checks the methods each kind needs), but
-the base classes document the contract and hold the shared constructor.
+Subclassing is optional (registration checks the methods each kind needs and a
+``Params`` model), but the base classes document the contract and hold the
+shared constructor. Components are built by :meth:`Registry.build
+<ser_framework.registry.Registry.build>`, which validates their params first.
 """
 from __future__ import annotations
 
 from typing import ClassVar
 
-from .schema import Param
+from .params import Params
 
 KINDS = ("dataset", "feature", "balancer", "selector", "classifier")
 
@@ -27,10 +29,21 @@ class Component:
     name: ClassVar[str]
     kind: ClassVar[str]
     description: ClassVar[str] = ""
-    params: ClassVar[dict[str, Param]] = {}
+    #: the component's parameter model (a :class:`ser_framework.Params` subclass)
+    Params: ClassVar[type[Params]] = Params
 
-    def __init__(self, **params):
-        self.config = dict(params)
+    def __init__(self, params: Params | None = None):
+        if params is None:
+            params = self.Params()
+        if not isinstance(params, self.Params):
+            raise TypeError(f"{type(self).__name__} takes a {self.Params.__qualname__} instance; "
+                            f"build components with Registry.build to validate a mapping")
+        self.params = params
+
+    @property
+    def config(self) -> dict:
+        """The params as plain JSON data (for manifests and cache keys)."""
+        return self.params.model_dump(mode="json")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"
@@ -40,10 +53,19 @@ class Dataset(Component):
     """Lists the clips of a corpus.
 
     ``load()`` returns a DataFrame with columns ``path`` (str), ``label`` (str)
-    and ``speaker`` (str); extra metadata columns are kept.
+    and ``speaker`` (str); extra metadata columns are kept. A dataset that has
+    no real speaker information sets ``speakers_known = False`` (and
+    ``attrs["speakers_known"]`` on the frame), and reports then say the
+    evaluation is NOT speaker-independent. ``check()`` lists problems found
+    without reading the data (a missing folder) as ``(param, message)`` pairs;
+    ``ser validate`` reports them.
     """
 
     kind = "dataset"
+    speakers_known: bool = True
+
+    def check(self) -> list[tuple[str, str]]:
+        return []
 
     def load(self):  # pragma: no cover - interface
         raise NotImplementedError
@@ -54,7 +76,7 @@ class FeatureExtractor(Component):
 
     ``extract(ctx)`` receives an :class:`ser_framework.spectral.AudioContext`
     that caches the spectral representations every extractor shares, and
-    returns a 1-D float array; ``feature_names()`` names its entries.
+    returns a 1-D float array.
     ``version`` is part of the feature-cache key: bump it when results change.
     """
 
@@ -63,9 +85,6 @@ class FeatureExtractor(Component):
 
     def extract(self, ctx):  # pragma: no cover - interface
         raise NotImplementedError
-
-    def feature_names(self) -> list[str] | None:
-        return None
 
 
 class Balancer(Component):

@@ -8,42 +8,69 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Literal
 
 from .errors import ConfigError
-from .schema import Param, Problems, check_value, validate_params
+from .params import Field, Params, PathField
+from .params import validate as validate_model
 
-AUDIO_SCHEMA = {
-    "sample_rate": Param(int, 22050, "rate every clip is resampled to (Hz)", min=4000, max=192000),
-    "min_duration": Param(float, 0.1, "shortest clip accepted (s)", min=0.0),
-    "max_duration": Param(float, 600.0, "longest clip accepted (s)", min=0.1),
+
+class AudioSettings(Params):
+    """How every clip is decoded before feature extraction."""
+
+    sample_rate: int = Field(22050, ge=4000, le=192000, description="rate every clip is resampled to (Hz)")
+    min_duration: float = Field(0.1, ge=0.0, description="shortest clip accepted (s)")
+    max_duration: float = Field(600.0, ge=0.1, description="longest clip accepted (s)")
+
+
+class ExtractionSettings(Params):
+    """How feature extraction runs: workers, backend and the feature cache."""
+
+    n_jobs: int = Field(1, ge=-1, description="parallel workers for feature extraction (-1: all cores)")
+    backend: Literal["loky", "threading", "sequential", "dask"] = Field("loky", description="joblib backend")
+    dask_address: str | None = Field(None, description="Dask scheduler address; null starts a LocalCluster")
+    cache: bool = Field(True, description="reuse features computed before (content-addressed)")
+    cache_dir: str | None = Field(
+        None, description="feature cache location (default: $SER_CACHE_DIR or ~/.cache/ser-framework)")
+
+
+class EvaluationSettings(Params):
+    """The evaluation protocol: by speaker unless asked otherwise."""
+
+    protocol: Literal["group_kfold", "holdout_speakers", "kfold", "holdout"] = Field(
+        "group_kfold", description="how to split")
+    n_splits: int = Field(5, ge=2, description="folds for the k-fold protocols")
+    test_speakers: list[str] | None = Field(
+        None, description="speakers held out (holdout_speakers); null: pick test_size of them")
+    test_size: float = Field(0.2, ge=0.01, le=0.9,
+                             description="fraction held out when test_speakers is null / for holdout")
+    validation_fraction: float = Field(
+        0.0, ge=0.0, le=0.5,
+        description="fraction of training speakers held out for the classifier's early stopping "
+                    "(0: callbacks watch the training loss)")
+    refit: bool = Field(True, description="fit the bundled model on all data after evaluating")
+
+
+class OutputSettings(Params):
+    """Where run directories go (relative to the current directory)."""
+
+    dir: str = Field("runs", description="parent folder of run directories")
+
+
+SECTIONS: dict[str, type[Params]] = {
+    "audio": AudioSettings,
+    "extraction": ExtractionSettings,
+    "evaluation": EvaluationSettings,
+    "output": OutputSettings,
 }
-EXTRACTION_SCHEMA = {
-    "n_jobs": Param(int, 1, "parallel workers for feature extraction (-1: all cores)", min=-1),
-    "backend": Param(str, "loky", "joblib backend", choices=("loky", "threading", "sequential", "dask")),
-    "dask_address": Param(str, None, "Dask scheduler address; null starts a LocalCluster", nullable=True),
-    "cache": Param(bool, True, "reuse features computed before (content-addressed)"),
-    "cache_dir": Param(str, None, "feature cache location (default: $SER_CACHE_DIR or ~/.cache/ser-framework)", nullable=True),
-}
-EVALUATION_SCHEMA = {
-    "protocol": Param(
-        str, "group_kfold", "how to split",
-        choices=("group_kfold", "holdout_speakers", "kfold", "holdout"),
-    ),
-    "n_splits": Param(int, 5, "folds for the k-fold protocols", min=2),
-    "test_speakers": Param(list, None, "speakers held out (holdout_speakers); null: pick test_size of them", nullable=True, item=str),
-    "test_size": Param(float, 0.2, "fraction held out when test_speakers is null / for holdout", min=0.01, max=0.9),
-    "validation_fraction": Param(float, 0.0, "fraction of training speakers held out for the classifier's early stopping (0: callbacks watch the training loss)", min=0.0, max=0.5),
-    "refit": Param(bool, True, "fit the bundled model on all data after evaluating"),
-}
-OUTPUT_SCHEMA = {
-    "dir": Param(str, "runs", "parent folder of run directories"),
-}
-SECTION_SCHEMAS = {
-    "audio": AUDIO_SCHEMA,
-    "extraction": EXTRACTION_SCHEMA,
-    "evaluation": EVALUATION_SCHEMA,
-    "output": OUTPUT_SCHEMA,
-}
+
+
+class _TopLevel(Params):
+    name: str | None = None
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    plugins_dir: str | list[str] | None = PathField(None, description="folder(s) of local plugin modules")
+
+
 #: component sections: key -> (kind, is_list, nullable)
 COMPONENT_SECTIONS = {
     "dataset": ("dataset", False, False),
@@ -52,7 +79,7 @@ COMPONENT_SECTIONS = {
     "selectors": ("selector", True, False),
     "classifier": ("classifier", False, False),
 }
-TOP_LEVEL = {"name", "seed", "plugins_dir", *SECTION_SCHEMAS, *COMPONENT_SECTIONS}
+TOP_LEVEL = {*_TopLevel.model_fields, *SECTIONS, *COMPONENT_SECTIONS}
 
 
 def _safe_loader(duplicates: list):
@@ -92,7 +119,7 @@ def _yaml_problem(exc) -> str:
     return f"not valid YAML{where}: {problem}"
 
 
-def read_yaml(path, problems: Problems | None = None) -> dict:
+def read_yaml(path, problems: list | None = None) -> dict:
     """Read a YAML mapping safely (no Python tags); errors become ConfigError.
 
     Duplicate keys are problems: added to ``problems`` when given (so they are
@@ -125,81 +152,75 @@ def read_yaml(path, problems: Problems | None = None) -> dict:
     if duplicates:
         if problems is None:
             raise ConfigError(duplicates, source=str(path))
-        problems.items.extend(duplicates)
+        problems.extend(duplicates)
     return data
 
 
-def plugins_dirs_of(raw: dict) -> list[str]:
+def plugins_dirs_of(raw: dict, base_dir: Path | None = None) -> list[str]:
+    """The config's ``plugins_dir`` as a list, relative folders resolved against ``base_dir``."""
     value = raw.get("plugins_dir") if isinstance(raw, dict) else None
     if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []  # missing, or a wrong type that validate() reports
+        value = [value]
+    if not isinstance(value, list):
+        return []  # missing, or a wrong type that validate() reports
+    dirs = [v for v in value if isinstance(v, str)]
+    if base_dir is not None:
+        dirs = [d if Path(d).expanduser().is_absolute() else str(Path(base_dir) / d) for d in dirs]
+    return dirs
 
 
-def _component(entry, kind, path, registry, problems):
-    if isinstance(entry, str):
-        entry = {"name": entry}
-    if not isinstance(entry, dict):
-        problems.add(path, f"expected a mapping with 'name' and 'params', got {type(entry).__name__}")
-        return None
-    for key in entry:
-        if key not in ("name", "params"):
-            problems.add(f"{path}.{key}", "unknown key (expected name, params)")
-    name = entry.get("name")
-    if not isinstance(name, str):
-        problems.add(f"{path}.name", f"a {kind} name is required")
-        return None
-    if not registry.has(kind, name):
-        problems.add(f"{path}.name", registry.unknown_message(kind, name))
-        return None
-    schema = registry.get(kind, name).params
-    params = validate_params(entry.get("params"), schema, f"{path}.params", problems)
-    return {"name": name, "params": params}
+def validate(raw: dict, registry, source=None, base_dir: Path | None = None) -> dict:
+    """Validate a raw config against the section models and the registry.
 
-
-def validate(raw: dict, registry, source=None) -> dict:
-    """Validate a raw config against the registry; return it resolved with defaults."""
-    problems = Problems()
-    out: dict = {}
+    Returns the config resolved with every default, as plain data. Relative
+    paths in component params declared with ``PathField`` (dataset roots)
+    resolve against ``base_dir`` (the config file's folder) when given.
+    Raises :class:`ConfigError` listing every problem with its path.
+    """
+    problems: list = []
     if not isinstance(raw, dict):
         raise ConfigError("the top level must be a mapping", source=source)
     for key in raw:
         if key not in TOP_LEVEL:
-            problems.add(str(key), f"unknown key (known: {', '.join(sorted(TOP_LEVEL))})")
-    out["name"] = check_value(raw.get("name", None), Param(str, None, nullable=True), "name", problems)
-    out["seed"] = check_value(raw.get("seed", 0), Param(int, 0, min=0, max=2**32 - 1), "seed", problems)
-    pd_value = raw.get("plugins_dir")
-    if pd_value is not None and not (
-        isinstance(pd_value, str) or (isinstance(pd_value, list) and all(isinstance(v, str) for v in pd_value))
-    ):
-        problems.add("plugins_dir", "expected a folder path or a list of them")
-    out["plugins_dir"] = pd_value
-    for section, schema in SECTION_SCHEMAS.items():
-        out[section] = validate_params(raw.get(section), schema, section, problems)
+            problems.append((str(key), f"unknown key (known: {', '.join(sorted(TOP_LEVEL))})"))
+    top, found = validate_model(_TopLevel, {k: raw[k] for k in _TopLevel.model_fields if k in raw})
+    problems.extend(found)
+    out: dict = top.model_dump() if top is not None else {}
+    if top is not None and base_dir is not None:
+        out["plugins_dir"] = plugins_dirs_of(out, base_dir) or None
+    for section, model in SECTIONS.items():
+        settings, found = validate_model(model, raw.get(section), section)
+        problems.extend(found)
+        out[section] = settings.model_dump() if settings is not None else None
+    ev = raw.get("evaluation")
+    if isinstance(ev, dict) and ev.get("protocol") == "holdout_speakers" and ev.get("test_speakers") == []:
+        problems.append(("evaluation.test_speakers", "must name at least one speaker, or be null"))
     for key, (kind, is_list, nullable) in COMPONENT_SECTIONS.items():
         value = raw.get(key)
         if value is None:
             if nullable:
                 out[key] = None
             else:
-                problems.add(key, f"is required ({'a list of ' if is_list else 'a '}{kind}{'s' if is_list else ''})")
+                problems.append((key, f"is required ({'a list of ' if is_list else 'a '}{kind}"
+                                      f"{'s' if is_list else ''})"))
             continue
-        if is_list:
-            if not isinstance(value, list):
-                problems.add(key, f"expected a list of {kind}s")
-                continue
-            if key == "features" and not value:
-                problems.add(key, "needs at least one feature extractor")
-            out[key] = [_component(v, kind, f"{key}.{i}", registry, problems) for i, v in enumerate(value)]
-        else:
-            out[key] = _component(value, kind, key, registry, problems)
-    ev = out.get("evaluation") or {}
-    if ev.get("protocol") == "holdout_speakers" and ev.get("test_speakers") == []:
-        problems.add("evaluation.test_speakers", "must name at least one speaker, or be null")
+        entries = value if is_list else [value]
+        if is_list and not isinstance(value, list):
+            problems.append((key, f"expected a list of {kind}s"))
+            continue
+        if key == "features" and not value:
+            problems.append((key, "needs at least one feature extractor"))
+        resolved = []
+        for i, entry in enumerate(entries):
+            found = registry.resolve(kind, entry, f"{key}.{i}" if is_list else key, problems, base_dir)
+            resolved.append(None if found is None else {"name": found[0].name,
+                                                        "params": found[1].model_dump(mode="json")})
+        out[key] = resolved if is_list else resolved[0]
+    if out.get("dataset") is not None:  # what can be checked without reading the data
+        dataset = registry.build("dataset", out["dataset"])
+        problems.extend((f"dataset.params.{param}", message) for param, message in dataset.check())
     if problems:
-        raise ConfigError(problems.items, source=source)
+        raise ConfigError(problems, source=source)
     return out
 
 
@@ -214,7 +235,7 @@ def parse_override(text: str) -> tuple[list[str], object]:
     return key.strip().split("."), parsed
 
 
-def apply_overrides(config: dict, overrides, problems: Problems | None = None) -> dict:
+def apply_overrides(config: dict, overrides, problems: list | None = None) -> dict:
     """Apply ``key.path=value`` overrides to a resolved config; keys must exist.
 
     Problems are added to ``problems`` when given (so they are reported with the
@@ -222,10 +243,10 @@ def apply_overrides(config: dict, overrides, problems: Problems | None = None) -
     """
     config = copy.deepcopy(config)
     own = problems is None
-    problems = Problems() if own else problems
+    problems = [] if own else problems
     for text in overrides or ():
         if "=" not in text:
-            problems.add(f"-s {text}", "expected KEY=VALUE, e.g. classifier.params.epochs=50")
+            problems.append((f"-s {text}", "expected KEY=VALUE, e.g. classifier.params.epochs=50"))
             continue
         parts, value = parse_override(text)
         node = config
@@ -233,42 +254,49 @@ def apply_overrides(config: dict, overrides, problems: Problems | None = None) -
             where = ".".join(parts[: i + 1])
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
-                    problems.add(where, f"no such item (the list has {len(node)})")
+                    problems.append((where, f"no such item (the list has {len(node)})"))
                     break
                 part = int(part)
             elif not isinstance(node, dict) or part not in node:
-                problems.add(where, "no such key in the config (overrides may only change existing keys)")
+                problems.append((where, "no such key in the config (overrides may only change existing keys)"))
                 break
             if i == len(parts) - 1:
                 node[part] = value
             else:
                 node = node[part]
     if own and problems:
-        raise ConfigError(problems.items, source="command-line overrides")
+        raise ConfigError(problems, source="command-line overrides")
     return config
 
 
 def load_config(path, registry_factory=None, overrides=(), extra_plugins_dirs=()):
-    """Read, validate and override a config. Returns ``(config, registry)``."""
+    """Read, validate and override a config. Returns ``(config, registry)``.
+
+    Relative dataset roots and ``plugins_dir`` in the file resolve against the
+    file's folder; ``-s`` override values and ``extra_plugins_dirs`` against the
+    current directory.
+    """
     from .plugins import get_registry
 
-    early = Problems()
+    path = Path(path)
+    early: list = []
     raw = read_yaml(path, early)
-    dirs = list(extra_plugins_dirs) + plugins_dirs_of(raw)
+    base_dir = path.resolve().parent
+    dirs = list(extra_plugins_dirs) + plugins_dirs_of(raw, base_dir)
     registry = (registry_factory or get_registry)(dirs)
     try:
-        config = validate(raw, registry, source=str(path))
+        config = validate(raw, registry, source=str(path), base_dir=base_dir)
     except ConfigError as exc:
-        raise ConfigError(early.items + exc.problems, source=str(path)) from None
+        raise ConfigError(early + exc.problems, source=str(path)) from None
     if early:
-        raise ConfigError(early.items, source=str(path))
+        raise ConfigError(early, source=str(path))
     if overrides:
-        problems = Problems()
+        problems: list = []
         changed = apply_overrides(config, overrides, problems)
         try:
             config = validate(changed, registry, source=f"{path} with overrides")
         except ConfigError as exc:
-            problems.items.extend(exc.problems)
+            problems.extend(exc.problems)
         if problems:
-            raise ConfigError(problems.items, source=f"{path} with overrides")
+            raise ConfigError(problems, source=f"{path} with overrides")
     return config, registry

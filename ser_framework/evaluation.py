@@ -62,30 +62,35 @@ def validation_split(speakers, fraction: float, seed: int):
 
 
 def compute_metrics(y_true, y_pred, labels) -> dict:
-    """Accuracy, UAR (balanced accuracy), macro-F1, per-class scores and the confusion matrix."""
-    from sklearn.metrics import (
-        accuracy_score,
-        balanced_accuracy_score,
-        confusion_matrix,
-        f1_score,
-        precision_recall_fscore_support,
-    )
+    """Accuracy, UAR (balanced accuracy), macro-F1, per-class scores and the confusion matrix.
+
+    Per-class rows, UAR and macro-F1 cover the labels present in ``y_true``;
+    when that is a subset of ``labels`` (6-class data, 8-class model) the
+    result says so in ``note``. The confusion matrix spans every label.
+    """
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    ids = list(range(len(labels)))
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "uar": float(balanced_accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=ids, average="macro", zero_division=0)),
+    present = [i for i in range(len(labels)) if np.any(y_true == i)]
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=present, zero_division=0)
+    out = {
+        "accuracy": float(np.mean(y_true == y_pred)) if len(y_true) else 0.0,
+        "uar": float(np.mean(r)) if present else 0.0,
+        "macro_f1": float(np.mean(f)) if present else 0.0,
         "n": int(len(y_true)),
         "labels": list(labels),
+        "labels_scored": [labels[i] for i in present],
         "per_class": {
-            lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-            for i, lab in enumerate(labels)
+            labels[i]: {"precision": float(p[k]), "recall": float(r[k]), "f1": float(f[k]), "support": int(s[k])}
+            for k, i in enumerate(present)
         },
-        "confusion": confusion_matrix(y_true, y_pred, labels=ids).tolist(),
+        "confusion": confusion_matrix(y_true, y_pred, labels=list(range(len(labels)))).tolist(),
     }
+    if len(present) < len(labels):
+        absent = [lab for i, lab in enumerate(labels) if i not in present]
+        out["note"] = (f"UAR, macro-F1 and per-class scores cover the {len(present)} labels present in the "
+                       f"data; the model also knows {', '.join(absent)}")
+    return out
 
 
 def classification_report_text(metrics: dict) -> str:
@@ -96,10 +101,21 @@ def classification_report_text(metrics: dict) -> str:
     lines.append(f"{'accuracy':>12} {metrics['accuracy']:9.3f}   n={metrics['n']}")
     lines.append(f"{'UAR':>12} {metrics['uar']:9.3f}   (balanced accuracy)")
     lines.append(f"{'macro F1':>12} {metrics['macro_f1']:9.3f}")
+    if metrics.get("note"):
+        lines.append(f"note: {metrics['note']}")
     return "\n".join(lines) + "\n"
 
 
-def save_confusion_png(metrics: dict, path, title: str = "") -> None:
+def confusion_title(metrics: dict, protocol: str = "") -> str:
+    """The figure's title: the protocol, n and the scores."""
+    import textwrap
+
+    head = textwrap.fill(protocol, 80) + "\n" if protocol else ""
+    return f"{head}n={metrics['n']} · accuracy {metrics['accuracy']:.3f} · UAR {metrics['uar']:.3f}"
+
+
+def save_confusion_png(metrics: dict, path, protocol: str = "") -> None:
+    """The confusion matrix as a PNG, titled by :func:`confusion_title`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -107,13 +123,13 @@ def save_confusion_png(metrics: dict, path, title: str = "") -> None:
 
     cm = np.asarray(metrics["confusion"])
     labels = metrics["labels"]
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
+    fig, ax = plt.subplots(figsize=(7.5, 6.6), dpi=100)
     ax.imshow(cm, cmap="Blues")
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title or f"accuracy {metrics['accuracy']:.3f} · UAR {metrics['uar']:.3f}")
+    ax.set_title(confusion_title(metrics, protocol), fontsize=9)
     vmax = cm.max() if cm.size else 0
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):

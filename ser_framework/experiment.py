@@ -23,7 +23,7 @@ class RunResult:
 
 
 def load_items(config: dict, registry):
-    dataset = registry.create("dataset", config["dataset"]["name"], config["dataset"]["params"])
+    dataset = registry.build("dataset", config["dataset"], "dataset")
     items = dataset.load()
     missing = {"path", "label", "speaker"} - set(items.columns)
     if missing:
@@ -105,7 +105,8 @@ def run_training(config: dict, registry, run_dir, *, progress: bool = True, over
     protocol = config["evaluation"]["protocol"]
     metrics.update({
         "protocol": protocol,
-        "protocol_description": describe_protocol(config["evaluation"], len(np.unique(speakers))),
+        "protocol_description": describe_protocol(config["evaluation"], len(np.unique(speakers)),
+                                                  table.attrs.get("speakers_known", True)),
         "folds": folds,
         "fold_summary": _summary(folds),
         "n_clips": int(len(y)),
@@ -141,7 +142,7 @@ def run_training(config: dict, registry, run_dir, *, progress: bool = True, over
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
         (tmp / "classification_report.txt").write_text(
             f"protocol: {metrics['protocol_description']}\n\n" + classification_report_text(metrics))
-        save_confusion_png(metrics, tmp / "confusion_matrix.png")
+        save_confusion_png(metrics, tmp / "confusion_matrix.png", metrics["protocol_description"])
         preds = pd.DataFrame({
             "path": table["path"], "speaker": speakers, "label": table["label"],
             "predicted": [labels[i] if t else "" for i, t in zip(np.nan_to_num(proba).argmax(axis=1), tested)],
@@ -151,12 +152,16 @@ def run_training(config: dict, registry, run_dir, *, progress: bool = True, over
             preds[f"p_{lab}"] = proba[:, j]
         preds.to_csv(tmp / "predictions.csv", index=False)
         table.to_parquet(tmp / "features.parquet", index=False)
-        save_bundle(final, tmp / "model", manifest_extra)
+        save_bundle(final, tmp / "model", manifest_extra, registry=registry)
     return RunResult(run_dir, metrics, run_dir / "model")
 
 
-def describe_protocol(evaluation: dict, n_speakers: int) -> str:
+def describe_protocol(evaluation: dict, n_speakers: int, speakers_known: bool = True) -> str:
+    """One line naming the protocol; "NOT speaker-independent" whenever it is not."""
     p = evaluation["protocol"]
+    if not speakers_known and p in ("group_kfold", "holdout_speakers"):
+        return (f"{p} over files, NOT speaker-independent: the dataset names no speakers, so each file "
+                f"counts as its own (give a speaker column or set speaker_from)")
     if p == "group_kfold":
         return (f"speaker-independent {evaluation['n_splits']}-fold cross-validation grouped by speaker "
                 f"({n_speakers} speakers; no speaker in both training and test)")

@@ -12,30 +12,37 @@ import warnings
 import numpy as np
 
 from .audio import load_audio
+from .config import AudioSettings, ExtractionSettings
 from .errors import AudioError, DataError
+from .provenance import sha256_file
 from .spectral import AudioContext
 
 
 class FeaturePipeline:
     """The configured extractors plus the audio settings they expect."""
 
-    def __init__(self, extractors, audio: dict):
+    def __init__(self, extractors, audio):
         self.extractors = list(extractors)
-        self.audio = dict(audio)
+        self.settings = AudioSettings.model_validate(audio)
 
     @classmethod
-    def from_config(cls, feature_cfgs, audio_cfg, registry) -> "FeaturePipeline":
-        return cls([registry.create("feature", f["name"], f["params"]) for f in feature_cfgs], audio_cfg)
+    def from_config(cls, feature_cfgs, audio_cfg, registry) -> FeaturePipeline:
+        return cls([registry.build("feature", f, f"features.{i}") for i, f in enumerate(feature_cfgs)], audio_cfg)
+
+    @property
+    def audio(self) -> dict:
+        """The audio settings as plain data (for manifests and cache keys)."""
+        return self.settings.model_dump()
 
     @property
     def sample_rate(self) -> int:
-        return int(self.audio["sample_rate"])
+        return self.settings.sample_rate
 
     def load(self, source, **overrides) -> np.ndarray:
         kwargs = {
             "sample_rate": self.sample_rate,
-            "min_duration": self.audio.get("min_duration", 0.1),
-            "max_duration": self.audio.get("max_duration", 600.0),
+            "min_duration": self.settings.min_duration,
+            "max_duration": self.settings.max_duration,
         }
         kwargs.update(overrides)
         return load_audio(source, **kwargs)
@@ -62,17 +69,6 @@ class FeaturePipeline:
     def from_source(self, source) -> np.ndarray:
         return self.from_waveform(self.load(source))
 
-    def feature_names(self) -> list[str]:
-        """Column names (computed on a short synthetic signal)."""
-        rng = np.random.default_rng(0)
-        y = (0.1 * rng.standard_normal(self.sample_rate)).astype(np.float32)
-        self.from_waveform(y)
-        names = []
-        for e in self.extractors:
-            sub = e.feature_names() or []
-            names.extend(f"{e.name}.{n}" for n in sub)
-        return names
-
     def n_features(self) -> int:
         rng = np.random.default_rng(0)
         y = (0.1 * rng.standard_normal(self.sample_rate // 2)).astype(np.float32)
@@ -88,11 +84,9 @@ def _extract_one(pipeline: FeaturePipeline, path: str):
 
 def _lookup(pipeline: FeaturePipeline, cache, path: str):
     """Every extractor's cached vector for ``path`` (``None`` where missing), keys and counts."""
-    from .cache import file_digest
-
     counts = {"decoded": 0, "hits": 0, "misses": 0, "corrupt": 0}
     try:
-        keys = cache.keys_for(file_digest(path), pipeline.extractors, pipeline.audio)
+        keys = cache.keys_for(sha256_file(path), pipeline.extractors, pipeline.audio)
     except OSError:
         keys = None  # unreadable: let the decoder report it in its words
     vectors = [None] * len(pipeline.extractors)
@@ -128,7 +122,7 @@ def _extract_cached(job, path: str):
     return path, np.concatenate(vectors), None, counts
 
 
-def extract_table(items, pipeline: FeaturePipeline, extraction: dict | None = None, progress: bool = True):
+def extract_table(items, pipeline: FeaturePipeline, extraction=None, progress: bool = True):
     """Extract features for every row of a dataset listing.
 
     Parameters
@@ -136,8 +130,9 @@ def extract_table(items, pipeline: FeaturePipeline, extraction: dict | None = No
     items : pandas.DataFrame
         Columns ``path``, ``label``, ``speaker`` (from a dataset plugin).
     pipeline : FeaturePipeline
-    extraction : dict
-        The config's ``extraction`` section (``n_jobs``, ``backend``, ``cache``...).
+    extraction : dict or ExtractionSettings
+        The config's ``extraction`` section (``n_jobs``, ``backend``, ``cache``...);
+        missing keys take their defaults.
     progress : bool
         Show a progress bar.
 
@@ -150,13 +145,13 @@ def extract_table(items, pipeline: FeaturePipeline, extraction: dict | None = No
 
     from .parallel import map_files
 
-    extraction = extraction or {}
+    extraction = ExtractionSettings.model_validate(extraction or {})
     paths = items["path"].astype(str).tolist()
     counts = {"decoded": 0, "hits": 0, "misses": 0, "corrupt": 0}
-    if extraction.get("cache", True):
+    if extraction.cache:
         from .cache import FeatureCache
 
-        cache = FeatureCache(extraction.get("cache_dir"))
+        cache = FeatureCache(extraction.cache_dir)
         results, todo = [], []
         for path in paths:  # complete hits are read here: cheaper than shipping them to workers
             _, vectors, c = _lookup(pipeline, cache, path)
@@ -185,6 +180,7 @@ def extract_table(items, pipeline: FeaturePipeline, extraction: dict | None = No
     features = pd.DataFrame(matrix, columns=[f"f{i}" for i in range(matrix.shape[1])], index=items.index)
     meta = items[["path", "label", "speaker"]].astype(str)
     table = pd.concat([meta, features], axis=1).reset_index(drop=True)
+    table.attrs.update(items.attrs)
     table.attrs["extraction_counts"] = counts  # decoded files, cache hits/misses/damaged entries
     return table
 

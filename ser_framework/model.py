@@ -7,7 +7,7 @@ balancing, so no copy of a validation or test row is ever trained on.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,7 +21,6 @@ class FittedModel:
     pipeline: FeaturePipeline
     selectors: list  # fitted Selector instances
     classifier: object
-    config: dict = field(default_factory=dict)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         for selector in self.selectors:
@@ -38,7 +37,7 @@ def fit_model(X, y, speakers, labels, config: dict, registry, pipeline: FeatureP
               seed: int, progress: bool = False) -> FittedModel:
     """Fit balancer → selectors → classifier on the given training rows."""
     rng = np.random.default_rng(seed)
-    classifier = registry.create("classifier", config["classifier"]["name"], config["classifier"]["params"])
+    classifier = registry.build("classifier", config["classifier"], "classifier")
     fit_idx, val_idx = np.arange(len(y)), None
     if getattr(classifier, "uses_validation", False):
         split = validation_split(speakers, config["evaluation"]["validation_fraction"], seed)
@@ -46,11 +45,11 @@ def fit_model(X, y, speakers, labels, config: dict, registry, pipeline: FeatureP
             fit_idx, val_idx = split
     X_fit, y_fit = X[fit_idx], y[fit_idx]
     if config.get("balancer"):
-        balancer = registry.create("balancer", config["balancer"]["name"], config["balancer"]["params"])
+        balancer = registry.build("balancer", config["balancer"], "balancer")
         X_fit, y_fit = balancer.resample(X_fit, y_fit, rng)
     selectors = []
-    for spec in config["selectors"]:
-        selector = registry.create("selector", spec["name"], spec["params"])
+    for i, spec in enumerate(config["selectors"]):
+        selector = registry.build("selector", spec, f"selectors.{i}")
         selector.fit(X_fit, y_fit)
         X_fit = selector.transform(X_fit)
         selectors.append(selector)
@@ -61,4 +60,4 @@ def fit_model(X, y, speakers, labels, config: dict, registry, pipeline: FeatureP
             X_val = selector.transform(X_val)
         validation = (X_val, y[val_idx])
     classifier.fit(X_fit, y_fit, len(labels), validation=validation, seed=seed, progress=progress)
-    return FittedModel(list(labels), pipeline, selectors, classifier, config)
+    return FittedModel(list(labels), pipeline, selectors, classifier)

@@ -13,16 +13,12 @@ def effective_jobs(n_jobs: int) -> int:
     return n_jobs
 
 
-#: thread counts for worker processes: BLAS/OpenMP pools and TensorFlow, if a plugin imports it
+#: thread counts for worker processes: one BLAS/OpenMP/numba thread each
 WORKER_ENV = {
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "NUMBA_NUM_THREADS": "1",
-    "TF_NUM_INTRAOP_THREADS": "1",
-    "TF_NUM_INTEROP_THREADS": "1",
-    "TF_CPP_MIN_LOG_LEVEL": "3",
-    "TF_ENABLE_ONEDNN_OPTS": "0",
 }
 
 
@@ -42,10 +38,10 @@ def _worker_env():
 
 
 @contextlib.contextmanager
-def _backend(extraction: dict):
+def _backend(extraction):
     import joblib
 
-    backend = extraction.get("backend", "loky")
+    backend = extraction.backend
     if backend != "dask":
         yield backend
         return
@@ -55,12 +51,12 @@ def _backend(extraction: dict):
         from .errors import ConfigError
 
         raise ConfigError([("extraction.backend", "the dask backend needs the 'dask' extra: pip install 'ser-framework[dask]'")]) from None
-    address = extraction.get("dask_address")
+    address = extraction.dask_address
     cluster = None
     if address:
         client = Client(address)
     else:
-        cluster = LocalCluster(n_workers=effective_jobs(extraction.get("n_jobs", 1)), threads_per_worker=1,
+        cluster = LocalCluster(n_workers=effective_jobs(extraction.n_jobs), threads_per_worker=1,
                                processes=True, dashboard_address=None)
         client = Client(cluster)
     try:
@@ -72,15 +68,21 @@ def _backend(extraction: dict):
             cluster.close()
 
 
-def map_files(func, shared, items, extraction: dict, progress: bool = True, desc: str = "extracting"):
-    """Return ``[func(shared, item) for item in items]`` in parallel, in completion order."""
+def map_files(func, shared, items, extraction, progress: bool = True, desc: str = "extracting"):
+    """Return ``[func(shared, item) for item in items]`` in parallel, in completion order.
+
+    ``extraction`` is an :class:`~ser_framework.config.ExtractionSettings` (or a mapping of its fields).
+    """
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
-    n_jobs = effective_jobs(extraction.get("n_jobs", 1))
+    from .config import ExtractionSettings
+
+    extraction = ExtractionSettings.model_validate(extraction)
+    n_jobs = effective_jobs(extraction.n_jobs)
     bar = tqdm(total=len(items), desc=desc, unit="file", disable=not progress, leave=False)
     results = []
-    backend_name = extraction.get("backend", "loky")
+    backend_name = extraction.backend
     try:
         if backend_name == "sequential" or (n_jobs == 1 and backend_name != "dask") or len(items) <= 1:
             for item in items:

@@ -8,6 +8,7 @@ modules (``plugins_dir`` in a config, ``--plugins-dir`` on the command line).
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -17,11 +18,14 @@ from pathlib import Path
 import pluggy
 
 from . import hookspecs
+from .components import KINDS
 from .errors import PluginError
 from .registry import Registry
 
 ENTRY_POINT_GROUP = "ser_framework"
 AUTOLOAD_ENV = "SER_DISABLE_PLUGIN_AUTOLOAD"
+#: prefix of the module names given to local plugin files
+LOCAL_PACKAGE = "ser_local_plugins"
 
 DEFAULT_PLUGINS = (
     "ser_plugins.datasets",
@@ -31,33 +35,47 @@ DEFAULT_PLUGINS = (
     "ser_plugins.classifiers",
 )
 
-_HOOKS = {
-    "dataset": "register_datasets",
-    "feature": "register_features",
-    "balancer": "register_balancers",
-    "selector": "register_selectors",
-    "classifier": "register_classifiers",
-}
+
+def hook_name(kind: str) -> str:
+    """The registration hook of a component kind: ``register_<kind>s``."""
+    return f"register_{kind}s"
+
+
+def local_module_name(path: Path) -> str:
+    """A module name unique to one file: its stem plus a digest of its absolute path."""
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+    stem = "".join(c if c.isalnum() else "_" for c in path.stem)
+    return f"{LOCAL_PACKAGE}.{stem}_{digest}"
 
 
 def _load_dir_modules(pm: pluggy.PluginManager, directory) -> None:
+    """Import every ``*.py`` of ``directory`` as a plugin, the way ``importlib`` documents it.
+
+    The module is placed in ``sys.modules`` before it runs (dataclasses and
+    ``from __future__ import annotations`` need that) and removed again if it
+    fails; each file gets a name of its own, so same-named files in different
+    folders are separate plugins.
+    """
     directory = Path(directory).expanduser()
     if not directory.is_dir():
         raise PluginError(f"plugins directory not found: {directory}")
     for path in sorted(directory.glob("*.py")):
         if path.name.startswith("_"):
             continue
-        modname = f"ser_local_plugins.{path.parent.name}.{path.stem}"
-        if pm.get_plugin(modname) is not None:
+        modname = local_module_name(path)
+        if pm.get_plugin(modname) is not None:  # the same folder named twice
             continue
         spec = importlib.util.spec_from_file_location(modname, path)
         module = importlib.util.module_from_spec(spec)
+        module.__ser_source__ = f"local:{path.resolve()}"
+        sys.modules[modname] = module
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:  # a plugin that fails to import is a plugin error
-            raise PluginError(f"could not import plugin {path}: {exc}") from exc
-        module.__ser_source__ = f"local:{path}"
-        sys.modules[modname] = module
+        except BaseException as exc:
+            sys.modules.pop(modname, None)
+            if not isinstance(exc, Exception):
+                raise
+            raise PluginError(f"could not import plugin {path}: {type(exc).__name__}: {exc}") from exc
         _pickle_by_value(module)
         pm.register(module, name=modname)
 
@@ -75,10 +93,7 @@ def _pickle_by_value(module) -> None:
             import cloudpickle  # joblib >= 1.5 depends on it
         except ImportError:  # pragma: no cover
             return
-    try:
-        cloudpickle.register_pickle_by_value(module)
-    except ValueError:  # pragma: no cover - not in sys.modules
-        pass
+    cloudpickle.register_pickle_by_value(module)
 
 
 def get_plugin_manager(plugins_dirs=(), load_entrypoints: bool | None = None) -> pluggy.PluginManager:
@@ -116,8 +131,8 @@ def _source_of(pm: pluggy.PluginManager, plugin) -> str:
 def build_registry(pm: pluggy.PluginManager) -> Registry:
     """Call every registration hook, one plugin at a time so each spec knows its source."""
     registry = Registry()
-    for kind, hookname in _HOOKS.items():
-        hook = getattr(pm.hook, hookname)
+    for kind in KINDS:
+        hook = getattr(pm.hook, hook_name(kind))
         impls = [(impl, _source_of(pm, impl.plugin)) for impl in hook.get_hookimpls()]
         impls.sort(key=lambda pair: pair[1] != "built-in")  # built-ins first, so a clash names the newcomer
         for impl, source in impls:

@@ -5,6 +5,7 @@ import numpy as np
 
 from .errors import ConfigError
 
+#: the statistics :func:`pool` knows
 STATS = ("mean", "std", "min", "max", "median", "p10", "p90", "iqr", "skew", "kurtosis",
          "delta_mean", "delta_std", "delta2_std")
 
@@ -18,17 +19,18 @@ def _delta(frames: np.ndarray, order: int = 1) -> np.ndarray:
     return librosa.feature.delta(frames, width=max(3, width), order=order, axis=1, mode="interp")
 
 
-def pool(frames: np.ndarray, stats, prefix: str = "") -> tuple[np.ndarray, list[str]]:
-    """Pool a ``(n_features, n_frames)`` matrix into one vector.
+def pool(frames: np.ndarray, stats) -> np.ndarray:
+    """Pool a ``(n_features, n_frames)`` matrix into one float32 vector.
 
-    Returns the vector and the name of each entry (``{prefix}{i}_{stat}``).
+    The vector holds, for each statistic in ``stats`` in turn, one value per
+    row of ``frames``.
     """
     frames = np.asarray(frames, dtype=np.float64)
     if frames.ndim == 1:
         frames = frames[None, :]
     if frames.shape[1] == 0:
         frames = np.zeros((frames.shape[0], 1))
-    out, names = [], []
+    out = []
     cache = {}
     for stat in stats:
         if stat == "mean":
@@ -59,5 +61,4 @@ def pool(frames: np.ndarray, stats, prefix: str = "") -> tuple[np.ndarray, list[
         else:
             raise ConfigError(f"unknown statistic '{stat}' (known: {', '.join(STATS)})")
         out.append(v)
-        names.extend(f"{prefix}{i}_{stat}" for i in range(frames.shape[0]))
-    return np.concatenate(out).astype(np.float32), names
+    return np.concatenate(out).astype(np.float32)

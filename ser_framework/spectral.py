@@ -20,7 +20,7 @@ import threading
 
 import numpy as np
 
-_LIMITER = {"controller": None}
+_LIMITER = {"limits": None, "users": 0}
 _LIMITER_LOCK = threading.Lock()
 
 
@@ -28,24 +28,27 @@ _LIMITER_LOCK = threading.Lock()
 def single_threaded():
     """Run the block with BLAS/OpenMP pools limited to one thread (threadpoolctl).
 
-    The first call inspects the loaded libraries (about 1 ms); later calls reuse
-    that inspection (about 10 µs). Without threadpoolctl the block just runs.
+    The limit is process-wide, so it is reference-counted: the first block to
+    enter sets it, the last to leave restores the previous thread counts.
+    Blocks running in several threads at once never undo each other's limit.
     """
     try:
         import threadpoolctl
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
         yield
         return
-    controller = _LIMITER["controller"]
-    if controller is None:
-        with threadpoolctl.threadpool_limits(limits=1):
-            yield
-        # libraries are loaded by now (numpy's and scipy's OpenBLAS): remember them
-        with _LIMITER_LOCK:
-            _LIMITER["controller"] = threadpoolctl.ThreadpoolController()
-        return
-    with controller.limit(limits=1):
+    with _LIMITER_LOCK:
+        if _LIMITER["users"] == 0:
+            _LIMITER["limits"] = threadpoolctl.threadpool_limits(limits=1)
+        _LIMITER["users"] += 1
+    try:
         yield
+    finally:
+        with _LIMITER_LOCK:
+            _LIMITER["users"] -= 1
+            if _LIMITER["users"] == 0:
+                _LIMITER["limits"].restore_original_limits()
+                _LIMITER["limits"] = None
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

@@ -6,9 +6,6 @@ import os
 import numpy as np
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
 SYNTH_SR = 16000
 SYNTH_LABELS = {"low": 150.0, "mid": 300.0, "high": 600.0}
 SYNTH_SPEAKERS = ("spk1", "spk2", "spk3", "spk4")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from app_support import APP_FILE, CLIP, CORPUS, bundle_for_tests, wav_bytes
 
 pytestmark = pytest.mark.corpus
@@ -216,7 +215,7 @@ def test_the_model_is_loaded_once_for_all_sessions_and_reruns(model, monkeypatch
         monkeypatch.setenv("SER_MODEL", model)
     loads = []
     real = logic.load_model
-    monkeypatch.setattr(logic, "load_model", lambda path: loads.append(path) or real(path))
+    monkeypatch.setattr(logic, "load_model", lambda path, plugins_dirs=(): loads.append(path) or real(path, plugins_dirs))
     st.cache_resource.clear()
     sessions = [AppTest.from_file(str(APP_FILE), default_timeout=60) for _ in range(2)]
     for at in sessions:

@@ -16,7 +16,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from app_support import CLIP, CORPUS, ROOT, bundle_for_tests, wav_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.corpus]

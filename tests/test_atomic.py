@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from conftest import tiny_config_dict
+
 from ser_framework.atomic import OutputExistsError, atomic_dir, atomic_write_bytes
 from ser_framework.errors import SerError
 
@@ -74,7 +74,7 @@ def test_atomic_outputs_get_normal_permissions(tmp_path):
     """mkdtemp/mkstemp make 0700/0600; the renamed results follow the umask like any other file."""
     mask = os.umask(0o022)
     os.umask(mask)
-    with atomic_dir(tmp_path / "out") as tmp:
+    with atomic_dir(tmp_path / "out"):
         pass
     atomic_write_bytes(tmp_path / "f.bin", b"x")
     assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o777 & ~mask

@@ -7,6 +7,7 @@ partial output).
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import synth_tone
 
 from ser_framework import errors
 from ser_framework.audio import MIN_DURATION, load_audio
-
-from conftest import synth_tone
 
 SR = 16000
 
@@ -248,13 +248,26 @@ def test_cli_predicts(case, tmp_path, tiny_bundle_dir):
     assert len(result.stdout.strip().splitlines()) == 1
 
 
-def test_cli_one_bad_file_among_good_ones_prints_nothing(tmp_path, tiny_bundle_dir):
+def test_cli_bad_files_among_good_ones_each_get_their_answer(tmp_path, tiny_bundle_dir):
+    """Every good file is answered; each bad one gets its own line (or JSON entry); exit 1."""
     good = ACCEPTED["pcm_16"](tmp_path)
     bad = REJECTED["text_named_wav"][0](tmp_path)
-    result = _predict_cli([str(good), str(bad), "-m", str(tiny_bundle_dir), "--json"])
+    missing = tmp_path / "missing.wav"
+    args = [str(good), str(bad), str(missing), str(good), "-m", str(tiny_bundle_dir)]
+
+    result = _predict_cli([*args, "--json"])
     assert result.exit_code == 1
-    assert result.stdout == ""
-    assert "notes.wav: not an audio file" in result.stderr
+    entries = json.loads(result.stdout)
+    assert [e["path"] for e in entries] == [str(good), str(bad), str(missing), str(good)]
+    assert "label" in entries[0] and "label" in entries[3] and "error" not in entries[0]
+    assert "notes.wav: not an audio file" in entries[1]["error"]
+    assert "not found" in entries[2]["error"]
+
+    result = _predict_cli(args)
+    assert result.exit_code == 1
+    assert result.stdout.count(f"{good}: ") == 2  # both good files answered, in order
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 2 and "notes.wav: not an audio file" in errors[0] and "not found" in errors[1]
 
 
 @pytest.mark.parametrize("case", ["nan_samples", "random_bytes_mp3_sync"])

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ser_framework.bundle import MANIFEST, load_bundle, sha256_of
+from ser_framework.bundle import MANIFEST, load_bundle
 from ser_framework.errors import BundleError
+from ser_framework.provenance import sha256_file as sha256_of
 
 
 @pytest.fixture
@@ -152,7 +153,7 @@ def test_broken_manifest(bundle_copy, content, fragment):
     (lambda m: m.update(files=["a"]), "'files' must map file names"),
     (lambda m: m.update(labels="angry"), "'labels' must be a list"),
     (lambda m: m.pop("classifier"), "lacks 'classifier'"),
-    (lambda m: m["classifier"].update(name="no_such_classifier"), "needs a plugin that is not installed"),
+    (lambda m: m["classifier"].update(name="no_such_classifier"), "needs the classifier 'no_such_classifier', which no installed plugin provides"),
     (lambda m: m["classifier"]["params"].update(C="lots"), "component settings are invalid: classifier.params.C"),
     (lambda m: m["features"][0]["params"].update(window=3), "features.0.params.window: unknown parameter"),
 ])
@@ -172,8 +173,8 @@ def test_not_a_bundle(tmp_path):
 
 
 def test_cli_refuses_tampered_bundle_in_one_line(bundle_copy, tmp_path):
-    from conftest import synth_tone
     import soundfile as sf
+    from conftest import synth_tone
 
     from ser_frontends.cli.main import cli
 

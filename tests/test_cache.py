@@ -15,7 +15,6 @@ import ser_framework.extraction as extraction
 from ser_framework.cache import FeatureCache, decode_entry, default_cache_dir, encode_entry, resolve_cache_dir
 from ser_framework.extraction import FeaturePipeline, extract_table
 from ser_framework.plugins import get_registry
-from ser_framework.schema import Problems, validate_params
 
 SR = 16000
 
@@ -44,10 +43,7 @@ def registry():
 
 def _pipeline(registry, mfcc_params=None):
     specs = [("mfcc", mfcc_params or {"n_mfcc": 13}), ("chroma", {})]
-    exts = []
-    for name, params in specs:
-        problems = Problems()
-        exts.append(registry.create("feature", name, validate_params(params, registry.get("feature", name).params, name, problems)))
+    exts = [registry.build("feature", {"name": name, "params": params}) for name, params in specs]
     return FeaturePipeline(exts, {"sample_rate": 22050})
 
 

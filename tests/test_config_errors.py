@@ -4,14 +4,15 @@ from __future__ import annotations
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from conftest import tiny_config_dict
+
 from ser_framework.config import load_config, read_yaml
 from ser_framework.errors import ConfigError
 
 
 @pytest.fixture
 def good_yaml(tmp_path):
+    (tmp_path / "data").mkdir()
     return yaml.safe_dump(tiny_config_dict(tmp_path / "data", tmp_path / "runs"), sort_keys=False)
 
 

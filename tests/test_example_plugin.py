@@ -70,3 +70,8 @@ def test_example_components_train_and_predict(installed_example, synthetic_corpu
     out = ser(installed_example, "predict", str(clip), "--model", str(run / "model"), "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)[0]["label"] == "high"
+    # without the package, the bundle names what it needs and how to get it
+    missing = ser({**installed_example, "SER_DISABLE_PLUGIN_AUTOLOAD": "1"},
+                  "predict", str(clip), "--model", str(run / "model"))
+    assert missing.returncode == 1
+    assert "from the plugin package 'ser-plugin-example'" in missing.stderr

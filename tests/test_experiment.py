@@ -17,7 +17,7 @@ from ser_frontends.cli.main import cli
 
 def _config(registry, **evaluation):
     raw = {
-        "dataset": {"name": "folder", "params": {"root": "unused"}},
+        "dataset": {"name": "folder", "params": {"root": "."}},
         "features": ["mfcc"],
         "balancer": {"name": "upsample"},
         "selectors": [{"name": "standard_scaler"}, {"name": "select_k_best", "params": {"k": 3}}],

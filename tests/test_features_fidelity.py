@@ -25,24 +25,9 @@ def _signal(seed: int, detune: float = 0.0, seconds: float = 1.5) -> np.ndarray:
     return y.astype(np.float32)
 
 
-class _Components:
-    """The registry, creating components with their params validated (defaults filled in)."""
-
-    def __init__(self):
-        self.registry = get_registry(load_entrypoints=False)
-
-    def create(self, kind, name, params):
-        from ser_framework.schema import Problems, validate_params
-
-        problems = Problems()
-        full = validate_params(params, self.registry.get(kind, name).params, name, problems)
-        assert not problems, problems.items
-        return self.registry.create(kind, name, full)
-
-
 @pytest.fixture(scope="module")
 def registry():
-    return _Components()
+    return get_registry(load_entrypoints=False)
 
 
 def _close(ours, ref, rel=1e-4):
@@ -58,35 +43,35 @@ SIGNALS = [(0, 0.0), (1, 0.3), (2, -0.4)]  # detuned signals give non-zero tunin
 @pytest.mark.parametrize("seed,detune", SIGNALS)
 def test_mfcc_matches_librosa(registry, seed, detune):
     y = _signal(seed, detune)
-    ext = registry.create("feature", "mfcc", {"n_mfcc": 40})
+    ext = registry.build("feature", {"name": "mfcc", "params": {"n_mfcc": 40}})
     _close(ext.frames(AudioContext(y, SR)), librosa.feature.mfcc(y=y, sr=SR, n_mfcc=40))
 
 
 @pytest.mark.parametrize("seed,detune", SIGNALS)
 def test_chroma_matches_librosa(registry, seed, detune):
     y = _signal(seed, detune)
-    ext = registry.create("feature", "chroma", {})
+    ext = registry.build("feature", {"name": "chroma", "params": {}})
     _close(ext.frames(AudioContext(y, SR)), librosa.feature.chroma_stft(y=y, sr=SR))
 
 
 @pytest.mark.parametrize("seed,detune", SIGNALS)
 def test_spectral_contrast_matches_librosa(registry, seed, detune):
     y = _signal(seed, detune)
-    ext = registry.create("feature", "spectral_contrast", {})
+    ext = registry.build("feature", {"name": "spectral_contrast", "params": {}})
     _close(ext.frames(AudioContext(y, SR)), librosa.feature.spectral_contrast(y=y, sr=SR))
 
 
 @pytest.mark.parametrize("seed,detune", SIGNALS)
 def test_tonnetz_matches_librosa_from_chroma_stft(registry, seed, detune):
     y = _signal(seed, detune)
-    ext = registry.create("feature", "tonnetz", {})
+    ext = registry.build("feature", {"name": "tonnetz", "params": {}})
     ref = librosa.feature.tonnetz(y=y, sr=SR, chroma=librosa.feature.chroma_stft(y=y, sr=SR))
     _close(ext.frames(AudioContext(y, SR)), ref)
 
 
 def test_log_mel_matches_librosa(registry):
     y = _signal(3)
-    ext = registry.create("feature", "log_mel", {"n_mels": 64})
+    ext = registry.build("feature", {"name": "log_mel", "params": {"n_mels": 64}})
     ref = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=SR, n_mels=64))
     _close(ext.frames(AudioContext(y, SR)), ref)
 
@@ -95,9 +80,9 @@ def test_non_default_fft_sizes(registry):
     y = _signal(4)
     params = {"n_fft": 1024, "hop_length": 256}
     ctx = AudioContext(y, SR)
-    _close(registry.create("feature", "mfcc", {**params, "n_mfcc": 13, "n_mels": 40}).frames(ctx),
+    _close(registry.build("feature", {"name": "mfcc", "params": {**params, "n_mfcc": 13, "n_mels": 40}}).frames(ctx),
            librosa.feature.mfcc(y=y, sr=SR, n_mfcc=13, n_mels=40, **params))
-    _close(registry.create("feature", "chroma", params).frames(ctx),
+    _close(registry.build("feature", {"name": "chroma", "params": params}).frames(ctx),
            librosa.feature.chroma_stft(y=y, sr=SR, **params))
 
 
@@ -108,13 +93,13 @@ def test_pooled_pipeline_vector_matches_librosa(registry):
     y = _signal(5, 0.2)
     specs = [("mfcc", {"n_mfcc": 40, "stats": ["mean", "std", "min", "max", "delta_std"]}),
              ("chroma", {}), ("spectral_contrast", {}), ("tonnetz", {})]
-    pipe = FeaturePipeline([registry.create("feature", n, p) for n, p in specs], {"sample_rate": SR})
+    pipe = FeaturePipeline([registry.build("feature", {"name": n, "params": p}) for n, p in specs], {"sample_rate": SR})
     chroma = librosa.feature.chroma_stft(y=y, sr=SR)
     refs = [
-        pool(librosa.feature.mfcc(y=y, sr=SR, n_mfcc=40), specs[0][1]["stats"])[0],
-        pool(chroma, ["mean", "std"])[0],
-        pool(librosa.feature.spectral_contrast(y=y, sr=SR), ["mean", "std"])[0],
-        pool(librosa.feature.tonnetz(y=y, sr=SR, chroma=chroma), ["mean", "std"])[0],
+        pool(librosa.feature.mfcc(y=y, sr=SR, n_mfcc=40), specs[0][1]["stats"]),
+        pool(chroma, ["mean", "std"]),
+        pool(librosa.feature.spectral_contrast(y=y, sr=SR), ["mean", "std"]),
+        pool(librosa.feature.tonnetz(y=y, sr=SR, chroma=chroma), ["mean", "std"]),
     ]
     _close(pipe.from_waveform(y), np.concatenate(refs))
 
@@ -128,7 +113,7 @@ def test_each_representation_is_computed_once(monkeypatch, registry):
     monkeypatch.setattr(lr, "stft", lambda *a, **k: calls.append(1) or real(*a, **k))
     from ser_framework.extraction import FeaturePipeline
 
-    pipe = FeaturePipeline([registry.create("feature", n, {}) for n in ("mfcc", "chroma", "spectral_contrast", "tonnetz")],
+    pipe = FeaturePipeline([registry.build("feature", {"name": n, "params": {}}) for n in ("mfcc", "chroma", "spectral_contrast", "tonnetz")],
                            {"sample_rate": SR})
     pipe.from_waveform(_signal(6))
     assert len(calls) == 1

@@ -86,8 +86,8 @@ def test_loky_workers_and_progress_bar_moves_per_file(monkeypatch):
 
 def test_parallel_extraction_equals_sequential(clips):
     registry = get_registry(load_entrypoints=False)
-    pipe = FeaturePipeline([registry.create("feature", "mfcc", {"n_fft": 1024, "hop_length": 256, "stats": ["mean"],
-                                                                "n_mfcc": 13, "n_mels": 40})], {"sample_rate": 16000})
+    pipe = FeaturePipeline([registry.build("feature", {"name": "mfcc", "params": {"n_fft": 1024, "hop_length": 256, "stats": ["mean"],
+                                                                "n_mfcc": 13, "n_mels": 40}})], {"sample_rate": 16000})
     seq = extract_table(clips, pipe, {"n_jobs": 1, "cache": False}, progress=False)
     par = extract_table(clips, pipe, {"n_jobs": 2, "backend": "loky", "cache": False}, progress=False)
     pd.testing.assert_frame_equal(seq, par)
@@ -100,7 +100,7 @@ def test_local_plugin_module_works_in_loky_workers(tmp_path, clips):
     plugdir.mkdir()
     (plugdir / "probe.py").write_text(LOCAL_PLUGIN)
     registry = get_registry([plugdir], load_entrypoints=False)
-    pipe = FeaturePipeline([registry.create("feature", "blas_probe", {})], {"sample_rate": 16000})
+    pipe = FeaturePipeline([registry.build("feature", {"name": "blas_probe", "params": {}})], {"sample_rate": 16000})
     table = extract_table(clips, pipe, {"n_jobs": 2, "backend": "loky", "cache": False}, progress=False)
     rms, blas_threads = table["f0"].to_numpy(), table["f1"].to_numpy()
     assert np.all(np.diff(rms) > 0)  # louder clip, larger RMS: real values, in row order
@@ -110,8 +110,8 @@ def test_local_plugin_module_works_in_loky_workers(tmp_path, clips):
 def test_dask_backend_on_a_local_cluster(clips):
     distributed = pytest.importorskip("distributed")
     registry = get_registry(load_entrypoints=False)
-    pipe = FeaturePipeline([registry.create("feature", "mfcc", {"n_fft": 1024, "hop_length": 256, "stats": ["mean"],
-                                                                "n_mfcc": 13, "n_mels": 40})], {"sample_rate": 16000})
+    pipe = FeaturePipeline([registry.build("feature", {"name": "mfcc", "params": {"n_fft": 1024, "hop_length": 256, "stats": ["mean"],
+                                                                "n_mfcc": 13, "n_mels": 40}})], {"sample_rate": 16000})
     seq = extract_table(clips, pipe, {"n_jobs": 1, "cache": False}, progress=False)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:

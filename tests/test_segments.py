@@ -12,7 +12,12 @@ import soundfile as sf
 
 from ser_framework.errors import EmptyAudioError, InvalidSamplesError, NotAudioError
 from ser_framework.timeline import (
-    TimelineError, VadParams, detect_speech, merge_windows, plan_windows, timeline,
+    TimelineError,
+    VadParams,
+    detect_speech,
+    merge_windows,
+    plan_windows,
+    timeline,
 )
 from ser_framework.timeline.segments import _Window
 from ser_framework.timeline.stitch import agreement, dominant_label, stitch_clips
@@ -188,7 +193,7 @@ def test_timeline_labels_regions_and_splits_a_region_when_the_voice_changes(tmp_
 
 def test_timeline_is_not_limited_to_the_single_clip_maximum_and_batches(tmp_path):
     sr = 8000
-    parts, pos = [], 0
+    parts = []
     for k in range(70):  # 700 s (> the 600-s clip limit): a 1-s utterance every 10 s
         parts += [np.zeros(9 * sr, np.float32), voice(1.0, 200.0, sr, seed=k)]
     path = _write(tmp_path, np.concatenate(parts) + noise(700.0, -70.0, sr), sr)

@@ -8,6 +8,9 @@ Settings (environment variables, read when the page starts):
 ``SER_MODEL``
     Model bundle folder to serve (default: the model shipped with ser-framework).
     ``ser app --model BUNDLE`` sets it.
+``SER_PLUGINS_DIRS``
+    Folders of local plugin modules the bundle needs, separated by ``os.pathsep``.
+    ``ser app --plugins-dir DIR`` sets it.
 ``SER_APP_MAX_SECONDS``
     Longest recording accepted, in seconds (default :data:`MAX_SECONDS`).
     ``ser app --max-seconds N`` sets it. Recordings longer than
@@ -24,9 +27,10 @@ import io
 import os
 from dataclasses import dataclass, field
 
-from ser_framework.errors import EmptyAudioError, SerError
+from ser_framework import EmptyAudioError, SerError
 
 MODEL_ENV = "SER_MODEL"
+PLUGINS_DIRS_ENV = "SER_PLUGINS_DIRS"
 MAX_SECONDS_ENV = "SER_APP_MAX_SECONDS"
 #: Longest recording the page accepts, in seconds (one hour).
 MAX_SECONDS = 3600.0
@@ -84,7 +88,7 @@ class Answer:
 
     def segment_rows(self) -> list[dict]:
         """One compact row per speech segment: times as m:ss, emotion, its probability."""
-        from ser_framework.timeline.export import clock
+        from ser_framework import clock
 
         return [{"From": clock(s.start), "To": clock(s.end), "Emotion": title_for(s.label),
                  "Probability": percent(s.probabilities[s.label])} for s in self.segments]
@@ -115,24 +119,37 @@ def max_seconds_setting() -> float:
     return value
 
 
+def _options(argv, name: str) -> list[str]:
+    args, out = list(argv or []), []
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            out.append(args[i + 1])
+        elif arg.startswith(name + "="):
+            out.append(arg.split("=", 1)[1])
+    return out
+
+
 def model_setting(argv: list[str] | None = None) -> str | None:
     """The bundle to serve: ``--model X`` after ``--`` on ``streamlit run``, else ``$SER_MODEL``."""
-    args = list(argv or [])
-    for i, arg in enumerate(args):
-        if arg == "--model" and i + 1 < len(args):
-            return args[i + 1]
-        if arg.startswith("--model="):
-            return arg.split("=", 1)[1]
-    return os.environ.get(MODEL_ENV) or None
+    found = _options(argv, "--model")
+    return found[-1] if found else (os.environ.get(MODEL_ENV) or None)
 
 
-def load_model(path: str | None = None):
+def plugins_dirs_setting(argv: list[str] | None = None) -> tuple[str, ...]:
+    """Local plugin folders: ``--plugins-dir X`` (repeatable) after ``--``, else ``$SER_PLUGINS_DIRS``."""
+    found = _options(argv, "--plugins-dir")
+    if not found:
+        found = [d for d in os.environ.get(PLUGINS_DIRS_ENV, "").split(os.pathsep) if d]
+    return tuple(found)
+
+
+def load_model(path: str | None = None, plugins_dirs=()):
     """Load the bundle and run it once on a synthetic sound, so the first real answer is quick."""
     import numpy as np
 
-    from ser_framework.bundle import load_bundle
+    from ser_framework import load_bundle
 
-    bundle = load_bundle(path)
+    bundle = load_bundle(path, plugins_dirs=plugins_dirs)
     rng = np.random.default_rng(0)
     bundle.predict_waveform((0.1 * rng.standard_normal(bundle.pipeline.sample_rate)).astype(np.float32))
     return bundle
@@ -143,7 +160,7 @@ def analyse(bundle, data: bytes, name: str = "the upload", *, max_seconds: float
     """Predict a recording given as file bytes; person-caused problems become ``Outcome.error``.
 
     Recordings longer than ``timeline_after`` seconds get a timeline (see
-    :func:`ser_framework.timeline.timeline`); ``progress(done_s, total_s)`` is
+    :func:`ser_framework.emotion_timeline`); ``progress(done_s, total_s)`` is
     called while it is computed.
     """
     if max_bytes is not None and len(data) > max_bytes:
@@ -154,7 +171,7 @@ def analyse(bundle, data: bytes, name: str = "the upload", *, max_seconds: float
     try:
         if not data:
             raise EmptyAudioError(f"{name}: the file is empty (0 bytes)")
-        from ser_framework.audio import audio_info
+        from ser_framework import audio_info
 
         duration = audio_info(source).duration
         source.seek(0)
@@ -176,8 +193,8 @@ def analyse(bundle, data: bytes, name: str = "the upload", *, max_seconds: float
 
 
 def _long_recording(bundle, source, name, duration, max_seconds, progress) -> Outcome:
-    from ser_framework.errors import AudioTooLongError
-    from ser_framework.timeline import timeline
+    from ser_framework import AudioTooLongError
+    from ser_framework import emotion_timeline as timeline
 
     if duration > max_seconds:
         raise AudioTooLongError(f"{name}: too long: {duration:.1f} s, the limit is {max_seconds:g} s")

@@ -7,16 +7,12 @@ Settings are described in :mod:`ser_frontends.app.logic`.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+import streamlit as st
 
-import streamlit as st  # noqa: E402
-
-from ser_frontends.app import logic  # noqa: E402
-from ser_framework.errors import SerError  # noqa: E402
+from ser_framework import SerError
+from ser_frontends.app import logic
 
 log = logging.getLogger("ser_frontends.app")
 
@@ -29,9 +25,9 @@ CSS = """
 
 
 @st.cache_resource(show_spinner="Loading the model…")
-def get_bundle(path: str | None):
+def get_bundle(path: str | None, plugins_dirs: tuple[str, ...] = ()):
     """One bundle per server process and model path, shared by every session and rerun."""
-    return logic.load_model(path)
+    return logic.load_model(path, plugins_dirs)
 
 
 def _remember(source: str) -> None:
@@ -64,7 +60,7 @@ def main() -> None:
     st.header("Which emotion is in this voice?", anchor=False)
     try:
         max_seconds = logic.max_seconds_setting()
-        bundle = get_bundle(logic.model_setting(sys.argv[1:]))
+        bundle = get_bundle(logic.model_setting(sys.argv[1:]), logic.plugins_dirs_setting(sys.argv[1:]))
     except SerError as exc:
         st.error(" ".join(str(exc).split()), icon=":material/error:")
         st.stop()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .main import handle_errors
+from .common import PLUGINS_DIRS_ENV, handle_errors, model_option, plugins_dir_option, plugins_dirs_to_env
 
 APP_FILE = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
 
@@ -23,27 +23,27 @@ def streamlit_command(port: int, address: str | None = None) -> list[str]:
 
 
 @click.command()
-@click.option("-m", "--model", type=click.Path(), default=None,
-              help="Model bundle folder (default: the model shipped with ser-framework).")
+@model_option
 @click.option("-p", "--port", default=8501, show_default=True, type=click.IntRange(1, 65535),
               help="Port the page is served on.")
 @click.option("--address", default=None, help="Address to listen on (default: Streamlit's, all interfaces).")
 @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Longest recording accepted, in seconds (default 3600; env SER_APP_MAX_SECONDS). Recordings over 30 s get a timeline.")
+@plugins_dir_option
 @handle_errors
-def app(model, port, address, max_seconds):
+def app(model, port, address, max_seconds, plugins_dirs):
     """Serve the web page: upload or record a clip, see its dominant emotion.
 
     The upload size limit is [server] maxUploadSize in the app's .streamlit/config.toml.
     """
-    from ser_framework.bundle import MANIFEST
-    from ser_framework.errors import BundleError
+    from ser_framework import load_bundle
 
+    load_bundle(model, plugins_dirs=plugins_dirs)  # refuse a bad bundle here, in one line, not in the page
     env = dict(os.environ)
     if model is not None:
-        if not (Path(model) / MANIFEST).is_file():  # the page checks the rest when it loads the model
-            raise BundleError(f"{model} is not a model bundle folder (no {MANIFEST})")
         env["SER_MODEL"] = str(Path(model).resolve())
+    if plugins_dirs:
+        env[PLUGINS_DIRS_ENV] = plugins_dirs_to_env(plugins_dirs)
     if max_seconds is not None:
         env["SER_APP_MAX_SECONDS"] = str(max_seconds)
     click.echo(f"serving on http://localhost:{port}  (Ctrl+C to stop)", err=True)

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .main import handle_errors
+from .common import handle_errors
 
 cache_dir_option = click.option(
     "--cache-dir", type=click.Path(file_okay=False), default=None,
@@ -32,7 +32,8 @@ def cache():
 @handle_errors
 def info(cache_dir, as_json):
     """Where the cache is, how many entries it holds and their size."""
-    from ser_framework.cache import FORMAT, FeatureCache
+    from ser_framework import CACHE_FORMAT as FORMAT
+    from ser_framework import FeatureCache
 
     fc = FeatureCache(cache_dir)
     st = fc.stats()
@@ -52,7 +53,7 @@ def info(cache_dir, as_json):
 @handle_errors
 def clear(cache_dir):
     """Delete every cached feature vector."""
-    from ser_framework.cache import FeatureCache
+    from ser_framework import FeatureCache
 
     fc = FeatureCache(cache_dir)
     removed = fc.clear()

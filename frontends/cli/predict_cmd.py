@@ -5,18 +5,7 @@ import json
 
 import click
 
-from .main import handle_errors, plugins_dir_option, quiet_option
-
-model_option = click.option(
-    "-m", "--model", type=click.Path(), default=None,
-    help="Model bundle folder (default: the model shipped with ser-framework).",
-)
-
-
-def _bundle(model):
-    from ser_framework.bundle import load_bundle
-
-    return load_bundle(model)
+from .common import handle_errors, model_option, one_line, plugins_dir_option, quiet_option
 
 
 @click.command()
@@ -28,31 +17,51 @@ def _bundle(model):
               help="Emotion timeline of recordings of any length: speech segments with start, end and emotion.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
               help="Write the timeline as CSV to this file (implies --segments).")
+@plugins_dir_option
 @quiet_option
 @handle_errors
-def predict(files, model, top, as_json, segments, csv_path, quiet):
+def predict(files, model, top, as_json, segments, csv_path, plugins_dirs, quiet):
     """Predict the dominant emotion of each audio FILE.
 
-    With --segments, a FILE may be of any length (minutes to hours): speech is
-    found, cut into segments and each segment gets its emotion.
+    Every good file is answered; each file that cannot be used gets its own
+    error line (with --json, an entry with an "error" field) and the exit code
+    is 1. With --segments, a FILE may be of any length (minutes to hours):
+    speech is found, cut into segments and each segment gets its emotion.
     """
-    bundle = _bundle(model)
+    from ser_framework import load_bundle
+
+    bundle = load_bundle(model, plugins_dirs=plugins_dirs)
     if segments or csv_path:
         from .timeline_out import predict_segments
 
         predict_segments(bundle, files, top=top, as_json=as_json, csv_path=csv_path, quiet=quiet)
         return
-    results = [_predict_clip(bundle, f) for f in files]
+    entries, failed = [], 0
+    for path in files:
+        try:
+            entries.append(_predict_clip(bundle, path).as_dict(top=top))
+        except Exception as exc:  # noqa: BLE001 - reported per file below
+            from ser_framework import SerError
+
+            if not isinstance(exc, SerError):
+                raise
+            failed += 1
+            entries.append({"path": path, "error": one_line(exc)})
+            if not as_json:
+                click.echo(f"Error: {one_line(exc)}", err=True)
+                continue
+        if not as_json:
+            entry = entries[-1]
+            probs = ", ".join(f"{lab} {p:.1%}" for lab, p in entry["probabilities"].items())
+            click.echo(f"{path}: {entry['label']}  ({probs})")
     if as_json:
-        click.echo(json.dumps([r.as_dict(top=top) for r in results], indent=1))
-        return
-    for r in results:
-        probs = ", ".join(f"{lab} {p:.1%}" for lab, p in r.top(top))
-        click.echo(f"{r.path}: {r.label}  ({probs})")
+        click.echo(json.dumps(entries, indent=1))
+    if failed:
+        raise SystemExit(1)
 
 
 def _predict_clip(bundle, path):
-    from ser_framework.errors import AudioTooLongError
+    from ser_framework import AudioTooLongError
 
     try:
         return bundle.predict(path, name=path)
@@ -72,25 +81,15 @@ def _predict_clip(bundle, path):
 @handle_errors
 def evaluate(data_dir, model, dataset, as_json, jobs, plugins_dirs, quiet):
     """Evaluate a model bundle on the labelled recordings in DATA_DIR."""
-    from ser_framework.bundle import load_bundle
-    from ser_framework.evaluation import classification_report_text
-    from ser_framework.experiment import evaluate_bundle
-    from ser_framework.plugins import get_registry
-    from ser_framework.schema import Problems, validate_params
-    from ser_framework.errors import ConfigError
+    from ser_framework import classification_report_text, evaluate_bundle, get_registry, load_bundle
 
     registry = get_registry(plugins_dirs)
-    spec = registry.get("dataset", dataset)
-    problems = Problems()
-    params = validate_params({"root": data_dir}, spec.params, "dataset.params", problems)
-    if problems:
-        raise ConfigError(problems.items)
-    items = spec.cls(**params).load()
+    items = registry.build("dataset", {"name": dataset, "params": {"root": data_dir}}, "dataset").load()
     bundle = load_bundle(model, registry=registry)
     metrics = evaluate_bundle(bundle, items, {"n_jobs": jobs}, progress=not quiet and not as_json)
     if as_json:
-        keys = ("accuracy", "uar", "macro_f1", "n", "labels", "confusion", "per_class")
-        click.echo(json.dumps({k: metrics[k] for k in keys}, indent=1))
+        keys = ("accuracy", "uar", "macro_f1", "n", "labels", "confusion", "per_class", "labels_scored", "note")
+        click.echo(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=1))
     else:
         click.echo(classification_report_text(metrics), nl=False)
 

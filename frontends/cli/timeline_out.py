@@ -32,7 +32,9 @@ def _progress_bar(path: str, quiet: bool):
 
 
 def predict_segments(bundle, files, *, top: int, as_json: bool, csv_path: str | None, quiet: bool) -> None:
-    from ser_framework.timeline import table, timeline, write_csv
+    from ser_framework import emotion_timeline as timeline
+    from ser_framework import timeline_table as table
+    from ser_framework import write_timeline_csv as write_csv
 
     results = []
     for f in files:

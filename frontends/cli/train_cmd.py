@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from .main import handle_errors, plugins_dir_option, quiet_option
+from .common import handle_errors, plugins_dir_option, quiet_option
 
 set_option = click.option(
     "-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -14,7 +14,7 @@ set_option = click.option(
 
 
 def _load(config, overrides, plugins_dirs):
-    from ser_framework.config import load_config
+    from ser_framework import load_config
 
     return load_config(config, overrides=overrides, extra_plugins_dirs=plugins_dirs)
 
@@ -29,7 +29,7 @@ def _load(config, overrides, plugins_dirs):
 @handle_errors
 def train(config, overrides, output, force, plugins_dirs, quiet):
     """Train and evaluate the experiment in CONFIG; write a run directory with a model bundle."""
-    from ser_framework.experiment import default_run_dir, run_training
+    from ser_framework import default_run_dir, run_training
 
     cfg, registry = _load(config, overrides, plugins_dirs)
     run_dir = Path(output) if output else default_run_dir(cfg, config)
@@ -68,8 +68,7 @@ def validate(config, overrides, plugins_dirs):
 @handle_errors
 def extract(config, overrides, output, plugins_dirs, quiet):
     """Extract the feature table of CONFIG's dataset into a Parquet file (path, label, speaker, f0..fN)."""
-    from ser_framework.atomic import atomic_write_bytes
-    from ser_framework.experiment import build_table
+    from ser_framework import atomic_write_bytes, build_table
 
     cfg, registry = _load(config, overrides, plugins_dirs)
     table, _ = build_table(cfg, registry, progress=not quiet)

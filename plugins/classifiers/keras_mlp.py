@@ -11,21 +11,23 @@ import os
 from pathlib import Path
 
 import numpy as np
+from pydantic import field_validator
 
-from ser_framework import Param
-from ser_framework.components import Classifier
-from ser_framework.mlp import NumpyMLP
+from ser_framework import Classifier, Field, Params
+
+from .numpy_mlp import NumpyMLP
 
 KERAS_FILE = "model.keras"
+#: TensorFlow's environment: quiet logs, deterministic CPU ops (set before it is imported)
+TF_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "KERAS_BACKEND": "tensorflow"}
 
 
 def import_keras():
-    """Import Keras quietly with deterministic CPU ops."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import tensorflow as tf  # noqa: F401
+    """Import TensorFlow and Keras quietly with deterministic CPU ops: the one place that does."""
+    for key, value in TF_ENV.items():
+        os.environ.setdefault(key, value)
     import keras
+    import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
     return tf, keras
@@ -36,40 +38,50 @@ class KerasMLP(Classifier):
 
     name = "keras_mlp"
     uses_validation = True
-    params = {
-        "units": Param(list, [512, 256, 112], "width of each hidden layer", item=int, min=1, min_items=1),
-        "dropout": Param(list, [0.4, 0.3, 0.2], "dropout after each hidden layer", item=float, min=0.0, max=0.95),
-        "batch_norm": Param(list, [True, True, False], "batch normalisation after each hidden layer", item=bool),
-        "l2": Param(float, 0.001, "L2 penalty on hidden-layer kernels", min=0.0),
-        "learning_rate": Param(float, 5e-4, "Adam learning rate", min=1e-7, max=1.0),
-        "epochs": Param(int, 60, "maximum epochs", min=1),
-        "batch_size": Param(int, 32, "mini-batch size", min=1),
-        "early_stopping_patience": Param(int, 20, "epochs without improvement before stopping", min=1),
-        "reduce_lr_factor": Param(float, 0.2, "ReduceLROnPlateau factor", min=0.01, max=0.99),
-        "reduce_lr_patience": Param(int, 10, "ReduceLROnPlateau patience (epochs)", min=1),
-        "class_weight": Param(bool, True, "weight classes with sklearn's compute_class_weight('balanced')"),
-    }
 
-    def __init__(self, **params):
-        super().__init__(**params)
+    class Params(Params):
+        units: list[int] = Field([512, 256, 112], min_length=1, description="width of each hidden layer")
+        dropout: list[float] = Field([0.4, 0.3, 0.2], description="dropout after each hidden layer")
+        batch_norm: list[bool] = Field([True, True, False],
+                                       description="batch normalisation after each hidden layer")
+        l2: float = Field(0.001, ge=0.0, description="L2 penalty on hidden-layer kernels")
+        learning_rate: float = Field(5e-4, ge=1e-7, le=1.0, description="Adam learning rate")
+        epochs: int = Field(60, ge=1, description="maximum epochs")
+        batch_size: int = Field(32, ge=1, description="mini-batch size")
+        early_stopping_patience: int = Field(20, ge=1, description="epochs without improvement before stopping")
+        reduce_lr_factor: float = Field(0.2, ge=0.01, le=0.99, description="ReduceLROnPlateau factor")
+        reduce_lr_patience: int = Field(10, ge=1, description="ReduceLROnPlateau patience (epochs)")
+        class_weight: bool = Field(True, description="weight classes with sklearn's compute_class_weight('balanced')")
+
+        @field_validator("units")
+        @classmethod
+        def _positive(cls, units):
+            if any(u < 1 for u in units):
+                raise ValueError("every layer needs at least 1 unit")
+            return units
+
+        @field_validator("dropout", "batch_norm")
+        @classmethod
+        def _one_per_layer(cls, value, info):
+            units = info.data.get("units")
+            if units is not None and len(value) != len(units):
+                n = len(units)
+                raise ValueError(f"needs {n} value{'s' if n != 1 else ''}, one per hidden layer (units has {n})")
+            if info.field_name == "dropout" and any(not 0.0 <= d <= 0.95 for d in value):
+                raise ValueError("every dropout rate must be between 0 and 0.95")
+            return value
+
+    def __init__(self, params=None):
+        super().__init__(params)
         self.model = None
         self.mlp: NumpyMLP | None = None
-        self.history_: dict = {}
-
-    def _check_layers(self):
-        from ser_framework.errors import ConfigError
-
-        n = len(self.config["units"])
-        bad = [k for k in ("dropout", "batch_norm") if len(self.config[k]) != n]
-        if bad:
-            raise ConfigError([(f"classifier.params.{k}", f"needs {n} values, one per hidden layer") for k in bad])
 
     def build(self, n_inputs: int, n_classes: int):
         _, keras = import_keras()
-        self._check_layers()
-        reg = keras.regularizers.l2(self.config["l2"]) if self.config["l2"] > 0 else None
+        p = self.params
+        reg = keras.regularizers.l2(p.l2) if p.l2 > 0 else None
         layers = [keras.Input(shape=(n_inputs,))]
-        for units, drop, bn in zip(self.config["units"], self.config["dropout"], self.config["batch_norm"]):
+        for units, drop, bn in zip(p.units, p.dropout, p.batch_norm):
             layers.append(keras.layers.Dense(units, activation="relu", kernel_regularizer=reg))
             if bn:
                 layers.append(keras.layers.BatchNormalization())
@@ -78,7 +90,7 @@ class KerasMLP(Classifier):
         layers.append(keras.layers.Dense(n_classes, activation="softmax"))
         model = keras.Sequential(layers)
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=self.config["learning_rate"]),
+            optimizer=keras.optimizers.Adam(learning_rate=p.learning_rate),
             loss="categorical_crossentropy",
             metrics=["accuracy"],
         )
@@ -88,42 +100,40 @@ class KerasMLP(Classifier):
         tf, keras = import_keras()
         from sklearn.utils.class_weight import compute_class_weight
 
+        p = self.params
         keras.utils.set_random_seed(seed)
         tf.config.experimental.enable_op_determinism()
         model = self.build(X.shape[1], n_classes)
         Y = keras.utils.to_categorical(y, n_classes)
         monitor = "val_loss" if validation is not None else "loss"
         callbacks = [
-            keras.callbacks.EarlyStopping(monitor=monitor, patience=self.config["early_stopping_patience"],
+            keras.callbacks.EarlyStopping(monitor=monitor, patience=p.early_stopping_patience,
                                           restore_best_weights=True),
-            keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=self.config["reduce_lr_factor"],
-                                              patience=self.config["reduce_lr_patience"]),
+            keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=p.reduce_lr_factor,
+                                              patience=p.reduce_lr_patience),
         ]
         if progress:
-            callbacks.append(_TqdmEpochs(keras, self.config["epochs"]))
+            from tqdm.keras import TqdmCallback
+
+            callbacks.append(TqdmCallback(verbose=0, leave=False, desc="training"))
         class_weight = None
-        if self.config["class_weight"]:
+        if p.class_weight:
             present = np.unique(y)
             weights = compute_class_weight("balanced", classes=present, y=y)
             class_weight = {int(c): float(w) for c, w in zip(present, weights)}
         val = None
         if validation is not None:
             val = (validation[0], keras.utils.to_categorical(validation[1], n_classes))
-        hist = model.fit(
-            X, Y, validation_data=val, epochs=self.config["epochs"], batch_size=self.config["batch_size"],
+        model.fit(
+            X, Y, validation_data=val, epochs=p.epochs, batch_size=p.batch_size,
             class_weight=class_weight, callbacks=callbacks, verbose=0, shuffle=True,
         )
-        self.history_ = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         self.model = model
         self.mlp = NumpyMLP.from_keras(model)
         return self
 
     def predict_proba(self, X):
         return self.mlp.predict_proba(X)
-
-    def keras_predict_proba(self, X):
-        """Probabilities from the Keras model itself (for checking the numpy path)."""
-        return self.model.predict(np.asarray(X, dtype=np.float32), verbose=0)
 
     def save(self, directory):
         directory = Path(directory)
@@ -132,7 +142,7 @@ class KerasMLP(Classifier):
 
     @classmethod
     def load(cls, directory, params):
-        obj = cls(**params)
+        obj = cls(params)
         obj.mlp = NumpyMLP.load(directory)
         return obj
 
@@ -141,27 +151,6 @@ class KerasMLP(Classifier):
         _, keras = import_keras()
         self.model = keras.models.load_model(Path(directory) / KERAS_FILE, safe_mode=True, compile=False)
         return self.model
-
-
-class _TqdmEpochs:
-    """A Keras callback drawing a tqdm bar over epochs (built lazily to keep imports light)."""
-
-    def __new__(cls, keras, epochs):
-        from tqdm.auto import tqdm
-
-        class Bar(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.bar = tqdm(total=epochs, desc="training", unit="epoch", leave=False)
-
-            def on_epoch_end(self, epoch, logs=None):
-                logs = logs or {}
-                self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "val_loss")})
-                self.bar.update(1)
-
-            def on_train_end(self, logs=None):
-                self.bar.close()
-
-        return Bar()
 
 
 __all__ = ["KerasMLP", "import_keras", "KERAS_FILE"]

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from ser_framework import Param
-from ser_framework.components import Classifier
+from ser_framework import Classifier, Field, Params
 
 WEIGHTS = "logreg.npz"
 
@@ -15,17 +15,17 @@ class LogisticRegression(Classifier):
     """Multinomial logistic regression (sklearn.linear_model.LogisticRegression)."""
 
     name = "logistic_regression"
-    params = {
-        "C": Param(float, 1.0, "inverse regularisation strength", min=1e-8),
-        "max_iter": Param(int, 2000, "solver iterations", min=1),
-        "class_weight": Param(str, "balanced", "'balanced' or 'none'", choices=("balanced", "none")),
-    }
+    class Params(Params):
+        C: float = Field(1.0, ge=1e-8, description="inverse regularisation strength")
+        max_iter: int = Field(2000, ge=1, description="solver iterations")
+        class_weight: Literal["balanced", "none"] = Field("balanced", description="'balanced' or 'none'")
 
     def fit(self, X, y, n_classes, validation=None, seed=0, progress=False):
         from sklearn.linear_model import LogisticRegression as Sk
 
-        cw = None if self.config["class_weight"] == "none" else "balanced"
-        sk = Sk(C=self.config["C"], max_iter=self.config["max_iter"], class_weight=cw, random_state=seed)
+        p = self.params
+        cw = None if p.class_weight == "none" else "balanced"
+        sk = Sk(C=p.C, max_iter=p.max_iter, class_weight=cw, random_state=seed)
         sk.fit(X, y)
         coef = np.zeros((n_classes, X.shape[1]))
         intercept = np.full(n_classes, -1e9)
@@ -49,7 +49,7 @@ class LogisticRegression(Classifier):
 
     @classmethod
     def load(cls, directory, params):
-        obj = cls(**params)
+        obj = cls(params)
         with np.load(Path(directory) / WEIGHTS, allow_pickle=False) as data:
             obj.coef_, obj.intercept_ = data["coef"], data["intercept"]
         return obj

@@ -5,8 +5,8 @@
 >>> result = timeline(load_bundle(), "meeting.flac")        # doctest: +SKIP
 >>> [(s.start, s.end, s.label) for s in result.segments]    # doctest: +SKIP
 """
-from .segments import HOP, WINDOW, Segment, Timeline, TimelineError, find_speech, merge_windows, plan_windows, timeline
 from .export import table, write_csv
+from .segments import HOP, WINDOW, Segment, Timeline, TimelineError, find_speech, merge_windows, plan_windows, timeline
 from .vad import VadParams, detect_speech
 
 __all__ = ["timeline", "Timeline", "Segment", "TimelineError", "VadParams", "detect_speech",

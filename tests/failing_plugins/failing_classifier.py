@@ -2,31 +2,30 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from ser_framework import Param, hookimpl
-from ser_framework.components import Classifier
+from ser_framework import Classifier, Field, Params, hookimpl
 
 
 class FailingClassifier(Classifier):
     """Logistic regression that raises in ``fit`` or part-way through ``save``."""
 
     name = "failing_classifier"
-    params = {
-        "fail_in": Param(str, "fit", "where to fail", choices=("fit", "save", "never")),
-        "error": Param(str, "runtime", "what to raise", choices=("runtime", "interrupt")),
-    }
+    class Params(Params):
+        fail_in: Literal["fit", "save", "never"] = Field("fit", description="where to fail")
+        error: Literal["runtime", "interrupt"] = Field("runtime", description="what to raise")
 
     def _fail(self):
-        if self.config["error"] == "interrupt":
+        if self.params.error == "interrupt":
             raise KeyboardInterrupt
-        raise RuntimeError(f"failing_classifier: failed in {self.config['fail_in']} on purpose")
+        raise RuntimeError(f"failing_classifier: failed in {self.params.fail_in} on purpose")
 
     def fit(self, X, y, n_classes, validation=None, seed=0, progress=False):
         from ser_plugins.classifiers.linear import LogisticRegression
 
-        if self.config["fail_in"] == "fit":
+        if self.params.fail_in == "fit":
             self._fail()
-        self.inner = LogisticRegression(C=1.0, max_iter=200, class_weight="balanced").fit(X, y, n_classes, seed=seed)
+        self.inner = LogisticRegression(LogisticRegression.Params(max_iter=200)).fit(X, y, n_classes, seed=seed)
         return self
 
     def predict_proba(self, X):
@@ -34,7 +33,7 @@ class FailingClassifier(Classifier):
 
     def save(self, directory):
         files = self.inner.save(directory)
-        if self.config["fail_in"] == "save":
+        if self.params.fail_in == "save":
             (Path(directory) / "half-written.bin").write_bytes(b"\0" * 1000)
             self._fail()
         return files

@@ -1,12 +1,9 @@
 """A local test plugin that reuses a built-in name: registration must fail."""
-from ser_framework import hookimpl
-from ser_framework.components import Selector
+from ser_framework import Selector, hookimpl
 
 
 class AnotherScaler(Selector):
     name = "standard_scaler"
-    params = {}
-
     def fit(self, X, y):
         return self
 

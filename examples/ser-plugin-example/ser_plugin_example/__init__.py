@@ -6,39 +6,35 @@ It registers one feature extractor (``spectral_flux``) and one classifier
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from ser_framework import Param, hookimpl
-from ser_framework.components import Classifier, FeatureExtractor
-from ser_framework.pooling import STATS, pool
+from ser_framework import STATS, Classifier, FeatureExtractor, Field, Params, hookimpl, pool
 
 
 class SpectralFlux(FeatureExtractor):
     """Frame-to-frame change of the magnitude spectrum, pooled over time."""
 
     name = "spectral_flux"
-    params = {
-        "n_fft": Param(int, 2048, "FFT size", min=64),
-        "hop_length": Param(int, 512, "hop (samples)", min=16),
-        "stats": Param(list, ["mean", "std", "max"], "statistics", item=str, choices=STATS, min_items=1),
-    }
+
+    class Params(Params):
+        n_fft: int = Field(2048, ge=64, description="FFT size")
+        hop_length: int = Field(512, ge=16, description="hop (samples)")
+        stats: list[Literal[STATS]] = Field(["mean", "std", "max"], min_length=1, description="statistics")
 
     def extract(self, ctx):
-        mag = ctx.magnitude(self.config["n_fft"], self.config["hop_length"])  # shared with other extractors
+        mag = ctx.magnitude(self.params.n_fft, self.params.hop_length)  # shared with other extractors
         flux = np.sqrt((np.diff(mag, axis=1).clip(min=0) ** 2).sum(axis=0))[None, :]
-        vector, self._names = pool(flux, self.config["stats"], prefix="flux")
-        return vector
-
-    def feature_names(self):
-        return getattr(self, "_names", None)
+        return pool(flux, self.params.stats)
 
 
 class NearestCentroid(Classifier):
     """Softmax over negative distances to each class centroid."""
 
     name = "nearest_centroid"
-    params = {"temperature": Param(float, 1.0, "softmax temperature", min=1e-6)}
+    class Params(Params):
+        temperature: float = Field(1.0, ge=1e-6, description="softmax temperature")
 
     def fit(self, X, y, n_classes, validation=None, seed=0, progress=False):
         self.centroids_ = np.stack([
@@ -48,7 +44,7 @@ class NearestCentroid(Classifier):
 
     def predict_proba(self, X):
         d = np.linalg.norm(np.asarray(X)[:, None, :] - self.centroids_[None], axis=2)
-        z = -d / self.config["temperature"]
+        z = -d / self.params.temperature
         z -= z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
@@ -59,7 +55,7 @@ class NearestCentroid(Classifier):
 
     @classmethod
     def load(cls, directory, params):
-        obj = cls(**params)
+        obj = cls(params)
         obj.centroids_ = np.load(Path(directory) / "centroids.npy", allow_pickle=False)
         return obj
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BundleError
+from ser_framework import BundleError
 
 WEIGHTS_FILE = "mlp.npz"
 LAYERS_FILE = "mlp.json"
@@ -49,7 +49,7 @@ class NumpyMLP:
         return int(self.arrays["0_kernel"].shape[0])
 
     @classmethod
-    def from_keras(cls, model) -> "NumpyMLP":
+    def from_keras(cls, model) -> NumpyMLP:
         layers, arrays = [], {}
         for layer in model.layers:
             kind = type(layer).__name__
@@ -90,7 +90,7 @@ class NumpyMLP:
         return [WEIGHTS_FILE, LAYERS_FILE]
 
     @classmethod
-    def load(cls, directory) -> "NumpyMLP":
+    def load(cls, directory) -> NumpyMLP:
         directory = Path(directory)
         try:
             layers = json.loads((directory / LAYERS_FILE).read_text())["layers"]
