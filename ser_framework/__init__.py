@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from .components import Balancer, Classifier, Component, Dataset, FeatureExtractor, Selector
+from .components import Augmenter, Balancer, Classifier, Component, Dataset, FeatureExtractor, Selector
 from .errors import (
     AudioError,
     AudioNotFoundError,
@@ -40,8 +40,15 @@ _LAZY = {
     "run_training": "experiment", "default_run_dir": "experiment", "build_table": "experiment",
     "evaluate_bundle": "experiment", "load_items": "experiment",
     "classification_report_text": "evaluation",
+    # robustness: evaluation conditions and augmented copies
+    "CONDITIONS": "conditions", "condition_report": "conditions", "conditions_report_text": "conditions:report_text",
     # bundles and prediction
     "load_bundle": "bundle", "Bundle": "bundle", "Prediction": "bundle", "MANIFEST": "bundle",
+    "MIN_CONFIDENCE": "bundle",
+    # honest confidence: calibration and the voice check
+    "expected_calibration_error": "calibration", "fit_temperature": "calibration",
+    "apply_temperature": "calibration", "save_reliability_png": "calibration",
+    "check_voice": "voice", "voice_stats": "voice",
     # long recordings
     "emotion_timeline": "timeline:timeline", "timeline_table": "timeline:table", "write_timeline_csv": "timeline:write_csv",
     "clock": "timeline.export",
@@ -66,7 +73,7 @@ def __dir__():
 
 __all__ = [
     "__version__", "hookimpl", "Params", "Field", "PathField",
-    "Component", "Dataset", "FeatureExtractor", "Balancer", "Selector", "Classifier",
+    "Component", "Dataset", "FeatureExtractor", "Balancer", "Selector", "Classifier", "Augmenter",
     "SerError", "ConfigError", "PluginError", "DataError", "BundleError", "AudioError", "AudioNotFoundError",
     "NotAudioError", "EmptyAudioError", "InvalidSamplesError", "AudioTooShortError", "AudioTooLongError",
     "NoSpeechError",

@@ -25,20 +25,47 @@ DEFAULT_BUNDLE = Path(__file__).parent / "default_model"
 TRACKED = ("ser-framework", "numpy", "scikit-learn", "librosa", "soundfile", "tensorflow-cpu", "keras")
 
 
+#: below this top probability an answer is "uncertain". With calibrated probabilities (see
+#: :mod:`ser_framework.calibration`) a top probability under 0.5 means the model expects to be
+#: wrong at least as often as right, so the answer is shown with its close alternatives
+MIN_CONFIDENCE = 0.5
+#: a label is a close alternative when its probability is at least this share of the top one's
+CLOSE_RATIO = 0.5
+
+
 @dataclass(frozen=True)
 class Prediction:
-    """A clip's result: the dominant label and all probabilities, highest first."""
+    """A clip's result: the dominant label and all probabilities, highest first.
+
+    ``uncertain`` is true when the top probability is below ``min_confidence``
+    (default :data:`MIN_CONFIDENCE`); :meth:`alternatives` then lists the
+    labels close to the top one.
+    """
 
     path: str
     label: str
     probabilities: dict[str, float]
+    min_confidence: float = MIN_CONFIDENCE
 
     def top(self, n: int = 3) -> list[tuple[str, float]]:
         return list(self.probabilities.items())[:n]
 
+    @property
+    def confidence(self) -> float:
+        """The top probability."""
+        return self.probabilities[self.label]
+
+    @property
+    def uncertain(self) -> bool:
+        return self.confidence < self.min_confidence
+
+    def alternatives(self, n: int = 3, ratio: float = CLOSE_RATIO) -> list[tuple[str, float]]:
+        """The top label and those with at least ``ratio`` × its probability, at most ``n``, highest first."""
+        return [(lab, p) for lab, p in self.top(n) if p >= ratio * self.confidence]
+
     def as_dict(self, top: int | None = None) -> dict:
         probs = self.probabilities if top is None else dict(self.top(top))
-        return {"path": self.path, "label": self.label, "probabilities": probs}
+        return {"path": self.path, "label": self.label, "uncertain": self.uncertain, "probabilities": probs}
 
 
 def component_sources(model, registry) -> dict[str, str]:
@@ -102,6 +129,8 @@ class Bundle:
         self.path = path
         self.manifest = manifest
         self.model = model
+        #: the calibration temperature applied to every prediction (1.0: none stored)
+        self.temperature = float((manifest.get("calibration") or {}).get("temperature", 1.0))
 
     @property
     def labels(self) -> list[str]:
@@ -117,17 +146,26 @@ class Bundle:
         return Prediction(path, self.labels[order[0]], probs)
 
     def predict_features(self, X) -> np.ndarray:
-        return self.model.predict_proba_features(X)
+        """Calibrated probabilities (rows × labels): the model's, with the bundle's temperature applied."""
+        from .calibration import apply_temperature
 
-    def predict_waveform(self, y: np.ndarray, name: str = "<waveform>") -> Prediction:
+        return apply_temperature(self.model.predict_proba_features(X), self.temperature)
+
+    def predict_waveform(self, y: np.ndarray, name: str = "<waveform>", *, check_speech: bool = True) -> Prediction:
         """Predict from mono samples already at the bundle's sample rate.
 
-        Runs with one BLAS thread throughout, so a clip's answer does not depend
-        on how many other threads are predicting at the same time.
+        Input without voiced speech (noise, tones, hum, clicks, silence) is
+        refused with :class:`~ser_framework.errors.NoSpeechError` unless
+        ``check_speech`` is false (see :mod:`ser_framework.voice`). Runs with
+        one BLAS thread throughout, so a clip's answer does not depend on how
+        many other threads are predicting at the same time.
         """
         from .spectral import single_threaded
+        from .voice import check_voice
 
         with single_threaded():
+            if check_speech:
+                check_voice(y, self.pipeline.sample_rate, name)
             vector = self.pipeline.from_waveform(y)
             return self._prediction(name, self.predict_features(vector[None, :])[0])
 
@@ -158,6 +196,11 @@ def _read_manifest(path: Path) -> dict:
     labels = manifest["labels"]
     if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
         raise BundleError(f"{path}/{MANIFEST}: 'labels' must be a list of at least two names")
+    calibration = manifest.get("calibration")
+    if calibration is not None:
+        t = calibration.get("temperature") if isinstance(calibration, dict) else None
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not (0 < t < float("inf")):
+            raise BundleError(f"{path}/{MANIFEST}: 'calibration.temperature' must be a positive number")
     if not isinstance(manifest["audio"], dict) or not isinstance(manifest["classifier"], dict):
         raise BundleError(f"{path}/{MANIFEST}: 'audio' and 'classifier' must be objects")
     for key in ("features", "selectors"):

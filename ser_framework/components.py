@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from .params import Params
 
-KINDS = ("dataset", "feature", "balancer", "selector", "classifier")
+KINDS = ("dataset", "feature", "balancer", "selector", "classifier", "augmenter")
 
 #: methods a registered class of each kind must provide
 REQUIRED_METHODS = {
@@ -20,6 +20,7 @@ REQUIRED_METHODS = {
     "balancer": ("resample",),
     "selector": ("fit", "transform", "get_state", "set_state"),
     "classifier": ("fit", "predict_proba", "save", "load"),
+    "augmenter": ("apply",),
 }
 
 
@@ -142,4 +143,25 @@ class Classifier(Component):
 
     @classmethod
     def load(cls, directory, params):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Augmenter(Component):
+    """An audio transform: ``apply(y, sr, rng) -> y``.
+
+    ``y`` is mono float32 at ``sr`` Hz; the result is mono float32 at the same
+    rate (its length may differ). All randomness comes from ``rng`` (a
+    ``numpy.random.Generator``), so a seed reproduces the output. If the
+    ``Params`` declare ``p``, the framework applies the augmenter with that
+    probability (drawn from the same ``rng``); ``apply`` itself always
+    transforms. Used for training copies (the config's ``augmentation``
+    section, training rows only) and for the evaluation conditions.
+    ``version`` is part of the feature-cache key of augmented audio: bump it
+    when the output changes.
+    """
+
+    kind = "augmenter"
+    version: ClassVar[str] = "1"
+
+    def apply(self, y, sr, rng):  # pragma: no cover - interface
         raise NotImplementedError

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import field_validator
 
 from .errors import ConfigError
 from .params import Field, Params, PathField
@@ -49,6 +51,22 @@ class EvaluationSettings(Params):
         description="fraction of training speakers held out for the classifier's early stopping "
                     "(0: callbacks watch the training loss)")
     refit: bool = Field(True, description="fit the bundled model on all data after evaluating")
+    conditions: str | list[str] | None = Field(
+        None, description="robustness report: null, 'all' or a list of condition names "
+                          "(each fold's test clips degraded and scored by that fold's model)")
+
+    @field_validator("conditions")
+    @classmethod
+    def _known_conditions(cls, value):
+        from .conditions import name_problems
+
+        problems = name_problems(value)
+        if problems:
+            raise ValueError(problems[0])
+        return value
+    calibrate: bool = Field(
+        True, description="fit a temperature on held-out predictions and store it in the bundle "
+                          "(single-split protocols: on an inner split of the training part)")
 
 
 class OutputSettings(Params):
@@ -65,6 +83,33 @@ SECTIONS: dict[str, type[Params]] = {
 }
 
 
+class AugmentationSettings(Params):
+    """Augmented training copies: ``copies`` per clip, each made by the augmenters of ``chain`` in order."""
+
+    copies: int = Field(3, ge=1, le=100, description="augmented copies per clip (training rows only)")
+    chain: list[Any] = Field(..., min_length=1, description="augmenter entries, applied in order")
+
+
+def _validate_augmentation(value, registry, problems: list, base_dir: Path | None):
+    """The ``augmentation`` section resolved (``None`` when absent or null); problems appended with paths."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        problems.append(("augmentation", f"expected a mapping with 'copies' and 'chain', or null, "
+                                         f"got {type(value).__name__}"))
+        return None
+    settings, found = validate_model(AugmentationSettings, value, "augmentation")
+    problems.extend(found)
+    chain = value.get("chain")
+    resolved = []
+    for i, entry in enumerate(chain if isinstance(chain, list) else ()):
+        spec = registry.resolve("augmenter", entry, f"augmentation.chain.{i}", problems, base_dir)
+        resolved.append(None if spec is None else {"name": spec[0].name, "params": spec[1].model_dump(mode="json")})
+    if settings is None or None in resolved:
+        return None
+    return {"copies": settings.copies, "chain": resolved}
+
+
 class _TopLevel(Params):
     name: str | None = None
     seed: int = Field(0, ge=0, le=2**32 - 1)
@@ -79,7 +124,7 @@ COMPONENT_SECTIONS = {
     "selectors": ("selector", True, False),
     "classifier": ("classifier", False, False),
 }
-TOP_LEVEL = {*_TopLevel.model_fields, *SECTIONS, *COMPONENT_SECTIONS}
+TOP_LEVEL = {*_TopLevel.model_fields, *SECTIONS, *COMPONENT_SECTIONS, "augmentation"}
 
 
 def _safe_loader(duplicates: list):
@@ -216,6 +261,7 @@ def validate(raw: dict, registry, source=None, base_dir: Path | None = None) -> 
             resolved.append(None if found is None else {"name": found[0].name,
                                                         "params": found[1].model_dump(mode="json")})
         out[key] = resolved if is_list else resolved[0]
+    out["augmentation"] = _validate_augmentation(raw.get("augmentation"), registry, problems, base_dir)
     if out.get("dataset") is not None:  # what can be checked without reading the data
         dataset = registry.build("dataset", out["dataset"])
         problems.extend((f"dataset.params.{param}", message) for param, message in dataset.check())

@@ -9,6 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_dir
+from .augmentation import augment_table, split_copies
+from .conditions import ConditionScorer, condition_report, save_conditions_png
+from .conditions import report_text as conditions_text
+from .conditions import resolve_names as resolve_conditions
+from .conditions import summary as condition_summary
 from .errors import DataError, SerError
 from .evaluation import classification_report_text, compute_metrics, make_splits, save_confusion_png
 from .extraction import FeaturePipeline, extract_table, feature_matrix
@@ -32,15 +37,30 @@ def load_items(config: dict, registry):
 
 
 def build_table(config: dict, registry, progress: bool = True):
-    """Dataset listing plus feature rows (through the feature cache)."""
+    """Dataset listing plus feature rows (through the feature cache).
+
+    With an ``augmentation`` section the table also holds each clip's augmented
+    copies, marked by a ``copy`` column (0 for the original; see
+    :func:`ser_framework.augmentation.augment_table`).
+    """
     items = load_items(config, registry)
     pipeline = FeaturePipeline.from_config(config["features"], config["audio"], registry)
     table = extract_table(items, pipeline, config["extraction"], progress=progress)
+    if config.get("augmentation"):
+        table = augment_table(table, pipeline, config, registry, progress=progress)
     return table, pipeline
 
 
-def evaluate_folds(X, y, speakers, labels, config, registry, pipeline, progress=True):
-    """Out-of-fold probabilities for every row that some split tests, plus per-fold metrics."""
+def evaluate_folds(X, y, speakers, labels, config, registry, pipeline, progress=True, copies=None, on_fold=None):
+    """Out-of-fold probabilities for every row that some split tests, plus per-fold metrics.
+
+    ``X``, ``y``, ``speakers`` are the original clips. ``copies`` (a
+    :class:`~ser_framework.augmentation.TrainingCopies`) adds augmented rows to a
+    fold's training part: only the copies of that fold's training clips, so no
+    copy of a test clip is trained on; test rows are originals only.
+    ``on_fold(k, model, train_idx, test_idx)`` is called after each fold's model
+    is fitted (the conditions report scores the fold's test clips there).
+    """
     from tqdm.auto import tqdm
 
     seed = config["seed"]
@@ -51,15 +71,29 @@ def evaluate_folds(X, y, speakers, labels, config, registry, pipeline, progress=
     for k, (tr, te) in enumerate(tqdm(splits, desc="folds", unit="fold", disable=not progress or len(splits) == 1)):
         if len(np.unique(y[tr])) < 2:
             raise DataError(f"fold {k}: the training part holds fewer than two classes")
-        model = fit_model(X[tr], y[tr], speakers[tr], labels, config, registry, pipeline,
-                          seed=seed + k, progress=progress)
+        rows = (X[tr], y[tr], speakers[tr])
+        if copies is not None:  # augmented copies of this fold's training clips only
+            extra = copies.of(tr)
+            rows = tuple(np.concatenate([a, b[extra]]) for a, b in zip(rows, (copies.X, copies.y, copies.speakers)))
+        model = fit_model(*rows, labels, config, registry, pipeline, seed=seed + k, progress=progress)
         p = model.predict_proba_features(X[te])
+        if on_fold is not None:
+            on_fold(k, model, tr, te)
         proba[te], fold_of[te] = p, k
         m = compute_metrics(y[te], p.argmax(axis=1), labels)
         folds.append({"fold": k, "test_speakers": sorted(set(speakers[te].tolist())),
                       "accuracy": m["accuracy"], "uar": m["uar"], "macro_f1": m["macro_f1"], "n": m["n"]})
         last_model = model
     return proba, fold_of, folds, last_model
+
+
+def _condition_scorer(config, registry, table, pipeline, n_labels: int, progress: bool):
+    """A scorer for the configured ``evaluation.conditions`` (``None`` when there are none)."""
+    names = resolve_conditions(config["evaluation"].get("conditions"))
+    if not names:
+        return None
+    return ConditionScorer(names, table["path"], pipeline, registry, config["seed"], n_labels,
+                           config["extraction"], progress=progress)
 
 
 def _summary(folds):
@@ -92,6 +126,8 @@ def run_training(config: dict, registry, run_dir, *, progress: bool = True, over
     else:
         pipeline = FeaturePipeline.from_config(config["features"], config["audio"], registry)
     t_extract = time.perf_counter() - t0
+    full_table = table  # with augmentation: originals (copy 0) and augmented copies, all saved
+    table, copies = split_copies(full_table)  # originals are evaluated; copies are training rows only
     X = feature_matrix(table)
     labels = sorted(table["label"].unique().tolist())
     if len(labels) < 2:
@@ -99,7 +135,10 @@ def run_training(config: dict, registry, run_dir, *, progress: bool = True, over
     y = np.searchsorted(labels, table["label"].to_numpy())
     speakers = table["speaker"].astype(str).to_numpy()
 
-    proba, fold_of, folds, fold_model = evaluate_folds(X, y, speakers, labels, config, registry, pipeline, progress)
+    scorer = _condition_scorer(config, registry, table, pipeline, len(labels), progress)
+    on_fold = None if scorer is None else (lambda k, model, tr, te: scorer.score(model.predict_proba_features, te))
+    proba, fold_of, folds, fold_model = evaluate_folds(X, y, speakers, labels, config, registry, pipeline, progress,
+                                                       copies=copies, on_fold=on_fold)
     tested = fold_of >= 0
     metrics = compute_metrics(y[tested], proba[tested].argmax(axis=1), labels)
     protocol = config["evaluation"]["protocol"]
@@ -113,10 +152,47 @@ def run_training(config: dict, registry, run_dir, *, progress: bool = True, over
         "n_speakers": int(len(np.unique(speakers))),
         "seed": config["seed"],
     })
+    if copies is not None:
+        metrics["augmentation"] = {"copies": config["augmentation"]["copies"], "training_rows_added": int(len(copies.y))}
+    # --- calibration (issue 10, item 4): a temperature fitted on predictions for unseen rows ---
+    # Kept apart from the fold loop: it only reads the pooled out-of-fold probabilities, and for
+    # one-split protocols fits inner models on the training part (see calibrate_out_of_fold).
+    calibration = None
+    if config["evaluation"].get("calibrate", True):
+        from .calibration import calibrate_out_of_fold
+
+        def fit_predict(train_idx, test_idx, seed):  # trains as the fold loop does (with training copies)
+            rows = (X[train_idx], y[train_idx], speakers[train_idx])
+            if copies is not None:
+                extra = copies.of(train_idx)
+                rows = tuple(np.concatenate([a, b[extra]]) for a, b in zip(rows, (copies.X, copies.y, copies.speakers)))
+            model = fit_model(*rows, labels, config, registry, pipeline, seed=seed, progress=False)
+            return model.predict_proba_features(X[test_idx])
+
+        calibration = calibrate_out_of_fold(y, proba, fold_of, speakers, config["evaluation"], config["seed"],
+                                            fit_predict)
+        metrics["calibration"] = calibration.summary()
+    # --- end of calibration ---
+
+    conditions = None
+    if scorer is not None:  # robustness: each fold's test clips degraded, scored by that fold's model
+        scorer.proba["clean"] = proba
+        rows = np.flatnonzero(tested)
+        raw = {name: p[rows] for name, p in scorer.proba.items()}
+        given = raw if calibration is None else {n: calibration.apply(p, fold_of[rows]) for n, p in raw.items()}
+        conditions = condition_report(y[rows], given, labels)  # ECE of the calibrated probabilities
+        if calibration is not None:
+            from .calibration import expected_calibration_error
+
+            for name, m in conditions["conditions"].items():
+                m["ece_raw"] = expected_calibration_error(y[rows], raw[name])
+        metrics.update(condition_summary(conditions))
     t_eval = time.perf_counter() - t0 - t_extract
 
     if config["evaluation"]["refit"]:
-        final = fit_model(X, y, speakers, labels, config, registry, pipeline, seed=config["seed"], progress=progress)
+        rows = (X, y, speakers) if copies is None else tuple(
+            np.concatenate([a, b]) for a, b in zip((X, y, speakers), (copies.X, copies.y, copies.speakers)))
+        final = fit_model(*rows, labels, config, registry, pipeline, seed=config["seed"], progress=progress)
         trained_on = "all clips"
     else:
         final = fold_model
@@ -131,11 +207,13 @@ def run_training(config: dict, registry, run_dir, *, progress: bool = True, over
             "speakers": sorted(np.unique(speakers).tolist()),
             "label_counts": {lab: int((y == i).sum()) for i, lab in enumerate(labels)},
             "model_trained_on": trained_on,
+            "augmented_rows": 0 if copies is None else int(len(copies.y)),
             "seed": config["seed"],
         },
         "evaluation": {k: metrics[k] for k in ("protocol", "protocol_description", "accuracy", "uar",
                                                "macro_f1", "n", "fold_summary")},
         "config": config,
+        **({"calibration": calibration.summary()} if calibration is not None else {}),
     }
     with atomic_dir(run_dir, overwrite=overwrite) as tmp:
         (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -143,6 +221,18 @@ def run_training(config: dict, registry, run_dir, *, progress: bool = True, over
         (tmp / "classification_report.txt").write_text(
             f"protocol: {metrics['protocol_description']}\n\n" + classification_report_text(metrics))
         save_confusion_png(metrics, tmp / "confusion_matrix.png", metrics["protocol_description"])
+        if conditions is not None:
+            with open(tmp / "classification_report.txt", "a") as report:
+                report.write("\nconditions (test clips degraded; same protocol):\n" + conditions_text(conditions))
+            save_conditions_png(conditions, tmp / "conditions.png", metrics["protocol_description"])
+        if calibration is not None:
+            from .calibration import save_reliability_png
+
+            with open(tmp / "classification_report.txt", "a") as report:
+                report.write("\n" + calibration.report_text())
+            save_reliability_png(calibration.y, calibration.calibrated, tmp / "reliability.png",
+                                 raw_proba=calibration.raw, protocol=metrics["protocol_description"],
+                                 temperature=calibration.temperature)
         preds = pd.DataFrame({
             "path": table["path"], "speaker": speakers, "label": table["label"],
             "predicted": [labels[i] if t else "" for i, t in zip(np.nan_to_num(proba).argmax(axis=1), tested)],
@@ -151,7 +241,7 @@ def run_training(config: dict, registry, run_dir, *, progress: bool = True, over
         for j, lab in enumerate(labels):
             preds[f"p_{lab}"] = proba[:, j]
         preds.to_csv(tmp / "predictions.csv", index=False)
-        table.to_parquet(tmp / "features.parquet", index=False)
+        full_table.to_parquet(tmp / "features.parquet", index=False)
         save_bundle(final, tmp / "model", manifest_extra, registry=registry)
     return RunResult(run_dir, metrics, run_dir / "model")
 
@@ -173,8 +263,16 @@ def describe_protocol(evaluation: dict, n_speakers: int, speakers_known: bool = 
     return f"random stratified hold-out ({evaluation['test_size']:.0%}), NOT speaker-independent"
 
 
-def evaluate_bundle(bundle, items, extraction: dict | None = None, progress: bool = True) -> dict:
-    """Metrics of a trained bundle on a labelled dataset listing."""
+def evaluate_bundle(bundle, items, extraction: dict | None = None, progress: bool = True, *,
+                    conditions=None, registry=None, seed: int = 0) -> dict:
+    """Metrics of a trained bundle on a labelled dataset listing.
+
+    With ``conditions`` (``"all"``, a list of names or ``"a,b"``) every clip is
+    also scored under each condition (seeded by ``seed``; augmenters built
+    through ``registry``): the result gains ``conditions`` (name -> the same
+    metric keys plus ``uar_ratio``, led by ``clean``) and ``worst_condition``.
+    """
+    names = resolve_conditions(conditions)  # a bad name fails before any audio is read
     table = extract_table(items, bundle.pipeline, extraction or {}, progress=progress)
     X = feature_matrix(table)
     labels = bundle.labels
@@ -182,5 +280,15 @@ def evaluate_bundle(bundle, items, extraction: dict | None = None, progress: boo
     if unknown:
         raise DataError(f"the data has labels the model does not know: {', '.join(unknown)} (model: {', '.join(labels)})")
     y = np.array([labels.index(lab) for lab in table["label"]])
-    pred = bundle.predict_features(X).argmax(axis=1)
-    return compute_metrics(y, pred, labels)
+    proba = bundle.predict_features(X)
+    metrics = compute_metrics(y, proba.argmax(axis=1), labels)
+    if names:
+        if registry is None:
+            from .plugins import get_registry
+
+            registry = get_registry()
+        scorer = ConditionScorer(names, table["path"], bundle.pipeline, registry, seed, len(labels),
+                                 extraction or {}, progress=progress)
+        scorer.score(bundle.predict_features, np.arange(len(y)), clean=proba)
+        metrics.update(scorer.report(y, labels))  # per-condition probabilities: scorer.proba
+    return metrics

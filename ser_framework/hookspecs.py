@@ -35,3 +35,8 @@ def register_selectors(register):
 @hookspec
 def register_classifiers(register):
     """Register classifier classes."""
+
+
+@hookspec
+def register_augmenters(register):
+    """Register augmenter classes (audio transforms for training copies and evaluation conditions)."""

@@ -30,9 +30,11 @@ LOCAL_PACKAGE = "ser_local_plugins"
 DEFAULT_PLUGINS = (
     "ser_plugins.datasets",
     "ser_plugins.features",
+    "ser_plugins.features_voice",
     "ser_plugins.balancers",
     "ser_plugins.selectors",
     "ser_plugins.classifiers",
+    "ser_plugins.augmenters",
 )
 
 

@@ -85,6 +85,28 @@ class AudioContext:
             self._cache[key] = compute()
         return self._cache[key]
 
+    def memo(self, key, compute):
+        """``compute()``, computed once per clip and cached under ``key``.
+
+        For plugins that derive their own representations and want to share
+        them between extractors (or calls) on the same clip. Use a tuple key
+        that starts with the plugin's name, e.g. ``("voice_band", "stft", 512)``,
+        so it cannot collide with the context's own keys or another plugin's.
+        """
+        return self._memo(("memo", key), compute)
+
+    def resampled(self, sr: int) -> np.ndarray:
+        """The clip at sample rate ``sr`` (soxr HQ, as :func:`ser_framework.load_audio` resamples), cached.
+
+        At ``sr == self.sr`` this is :attr:`y` itself.
+        """
+        from .audio import resample
+
+        sr = int(sr)
+        if sr == self.sr:
+            return self.y
+        return self._memo(("resampled", sr), lambda: _readonly(resample(self.y, self.sr, sr)))
+
     def magnitude(self, n_fft: int = 2048, hop_length: int = 512) -> np.ndarray:
         """``|STFT|`` (centered, Hann window), as librosa computes it."""
         import librosa

@@ -55,10 +55,14 @@ def answer_of(at):
 
 def check_answer(at, expected):
     title, rows = answer_of(at)
-    from ser_frontends.app.logic import icon_for
+    from ser_frontends.app.logic import UNCERTAIN_ICON, answer_for, icon_for
 
-    word = expected.label.capitalize()
-    assert title == f":material/{icon_for(expected.label)}: {word}"  # an icon and the name in words
+    if expected.uncertain:  # a question-mark icon and the close alternatives in words
+        assert title == f":material/{UNCERTAIN_ICON}: {answer_for(expected, 0).title}"
+        assert all(lab in title for lab, _ in expected.alternatives())
+    else:
+        word = expected.label.capitalize()
+        assert title == f":material/{icon_for(expected.label)}: {word}"  # an icon and the name in words
     assert [r[0] for r in rows] == [lab.capitalize() for lab, _ in expected.top(3)]
     assert [r[1] for r in rows] == [f"{100 * p:.1f}%" for _, p in expected.top(3)]
     values = [float(pct.rstrip("%")) for _, pct in rows]
@@ -229,10 +233,11 @@ def test_the_model_is_loaded_once_for_all_sessions_and_reruns(model, monkeypatch
 
 def test_long_recording_shows_overall_emotion_and_a_timeline(app, model, tmp_path):
     """A recording longer than TIMELINE_AFTER gets segments, not one answer for the whole file."""
+    from ser_framework import Prediction
     from ser_framework.bundle import load_bundle
     from ser_framework.timeline import timeline
     from ser_framework.timeline.stitch import stitch_clips
-    from ser_frontends.app.logic import TIMELINE_AFTER, title_for
+    from ser_frontends.app.logic import TIMELINE_AFTER, answer_for, title_for
 
     clips = sorted((CORPUS / "Actor_01").glob("*.flac"))[::6][:9]
     long_wav = tmp_path / "long.wav"
@@ -242,8 +247,8 @@ def test_long_recording_shows_overall_emotion_and_a_timeline(app, model, tmp_pat
     app.run()
     assert not app.exception and not app.error
     expected = timeline(load_bundle(model), str(long_wav))
-    label, _ = expected.overall()
-    assert app.title[0].value.endswith(title_for(label))
+    label, probabilities = expected.overall()
+    assert app.title[0].value.endswith(answer_for(Prediction("long.wav", label, probabilities), 0).title)
     frame = app.dataframe[0].value
     assert list(frame.columns) == ["From", "To", "Emotion", "Probability"]
     assert len(frame) == len(expected.segments) >= len(clips) // 2

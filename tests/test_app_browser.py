@@ -211,27 +211,62 @@ def test_upload_size_limit_comes_from_the_app_config(page, tmp_path):
     assert_no_traceback(page)
 
 
-def test_recording_in_a_real_browser(playwright, server, clip_files):
-    """Chromium's fake microphone plays the corpus clip into ``st.audio_input``."""
-    good, _ = clip_files
-    fake_mic = [f"--use-file-for-fake-audio-capture={good}%noloop", "--use-fake-device-for-media-stream",
+def record_through_the_microphone(playwright, server, wav: Path, seconds: float, screenshot: str | None = None):
+    """Chromium's fake microphone plays ``wav`` (absolute path) into ``st.audio_input``; the page's answer."""
+    fake_mic = [f"--use-file-for-fake-audio-capture={wav}%noloop", "--use-fake-device-for-media-stream",
                 "--use-fake-ui-for-media-stream"]
     browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS + fake_mic)
     try:
         context, page = open_page(browser, server, permissions=["microphone"])
-        button = page.locator("[data-testid=stAudioInputActionButton]").first
-        button.click()
+        page.locator("[data-testid=stAudioInputActionButton]").first.click()
         page.get_by_role("button", name="Stop recording").wait_for()
-        time.sleep(3.8)  # the clip lasts 3.4 s
+        time.sleep(seconds + 0.4)
         page.get_by_role("button", name="Stop recording").click()
         page.locator(".st-key-ser-answer tbody tr").nth(2).wait_for(state="visible")
-        title, icon_name, rows = read_answer(page)
-        assert title and icon_name and len(rows) == 3
-        values = [float(pct.rstrip("%")) for _, pct in rows]
-        assert all(PERCENT.match(pct) for _, pct in rows) and values == sorted(values, reverse=True)
+        answer = read_answer(page)
         assert_no_traceback(page)
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "app-recording.png"), full_page=True)
-        print(f"\nrecorded through the fake microphone: {title} ({', '.join(' '.join(r) for r in rows)})")
+        if screenshot:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
+        return answer
     finally:
         browser.close()
+
+
+def test_recording_in_a_real_browser(playwright, server, clip_files):
+    """Chromium's fake microphone plays the corpus clip into ``st.audio_input``."""
+    good, _ = clip_files
+    title, icon_name, rows = record_through_the_microphone(playwright, server, good, 3.4, "app-recording.png")
+    assert title and icon_name and len(rows) == 3
+    values = [float(pct.rstrip("%")) for _, pct in rows]
+    assert all(PERCENT.match(pct) for _, pct in rows) and values == sorted(values, reverse=True)
+    print(f"\nrecorded through the fake microphone: {title} ({', '.join(' '.join(r) for r in rows)})")
+
+
+#: one clip per emotion, eight actors (odd male, even female), normal and strong intensity
+RECORDER_CLIPS = [
+    "Actor_17/03-01-01-01-01-01-17.flac", "Actor_18/03-01-02-02-01-01-18.flac",
+    "Actor_19/03-01-03-02-02-01-19.flac", "Actor_20/03-01-04-01-02-02-20.flac",
+    "Actor_03/03-01-05-02-01-02-03.flac", "Actor_08/03-01-06-01-02-01-08.flac",
+    "Actor_11/03-01-07-02-01-01-11.flac", "Actor_14/03-01-08-01-02-02-14.flac",
+]
+
+
+def test_recorder_gives_the_upload_answer(playwright, server, model, tmp_path):
+    """The same clip recorded through the app's recorder (the browser's 48 kHz capture with its
+    automatic gain and noise suppression) and uploaded as a file: the same emotion for >= 7 of 8."""
+    import soundfile as sf
+
+    same, report = 0, []
+    for name in RECORDER_CLIPS:
+        wav = tmp_path / Path(name).with_suffix(".wav").name
+        wav.write_bytes(wav_bytes(CORPUS / name))
+        uploaded, _ = expected_answer(model, wav)
+        rows = record_through_the_microphone(playwright, server, wav.resolve(), sf.info(str(wav)).duration)[2]
+        recorded = rows[0][0]  # the most likely emotion (first row of the top-3 table)
+        same += recorded.lower() == uploaded.lower()
+        report.append(f"{Path(name).name}: upload {uploaded}, recorder {recorded}")
+    print("\n" + "\n".join(report) + f"\nsame answer for {same} of {len(RECORDER_CLIPS)} clips")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "recorder-vs-upload.txt").write_text("\n".join(report) + f"\nsame: {same}/{len(RECORDER_CLIPS)}\n")
+    assert same >= 7, "\n".join(report)

@@ -22,6 +22,7 @@ BUILT_IN = {
     "balancer": {"upsample", "none"},
     "selector": {"standard_scaler", "select_k_best", "pca"},
     "classifier": {"keras_mlp", "logistic_regression"},
+    "augmenter": {"resample", "noise", "gain", "reverb", "codec", "trim", "pad", "quantize"},
 }
 ROOT = HERE.parent
 #: every hook specification, read from the hookspecs module itself (not a hand-kept list)
@@ -114,6 +115,16 @@ def test_hook_register_classifiers(tmp_path):
     assert saved == ["logreg.npz"]
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X))
     assert (clf.predict_proba(X).argmax(1) == y).mean() > 0.95
+
+
+def test_hook_register_augmenters():
+    registry = get_registry()
+    sr = 16000
+    y = (0.2 * np.sin(2 * np.pi * 220 * np.arange(sr) / sr)).astype(np.float32)
+    quieter = registry.build("augmenter", {"name": "gain", "params": {"min_gain_db": -20, "max_gain_db": -20}})
+    np.testing.assert_allclose(quieter.apply(y, sr, np.random.default_rng(0)), 0.1 * y, rtol=1e-5, atol=1e-9)
+    spy = get_registry([HERE / "plugin_modules_spy"]).get("augmenter", "spy_mark")
+    assert spy.source.startswith("local:") and spy.source.endswith("spy_augmentation.py")
 
 
 def test_local_plugins_dir_registers_with_its_source():
@@ -220,6 +231,15 @@ def _exercise_classifier(component, tmp_path):
     component.save(tmp_path)
     loaded = type(component).load(tmp_path, component.params)
     np.testing.assert_allclose(loaded.predict_proba(X), proba, rtol=1e-4, atol=1e-6)
+
+
+def _exercise_augmenter(component, tmp_path):
+    sr = 16000
+    t = np.arange(sr) / sr
+    y = (0.2 * np.sin(2 * np.pi * 220 * t * (1 + 0.2 * t)) * (t > 0.2) * (t < 0.8)).astype(np.float32)
+    out = component.apply(y, sr, np.random.default_rng(0))
+    assert out.dtype == np.float32 and out.ndim == 1 and len(out) > 0.1 * sr and np.all(np.isfinite(out))
+    np.testing.assert_array_equal(out, component.apply(y, sr, np.random.default_rng(0)))
 
 
 #: small but real settings for the components whose defaults take long (Keras training)

@@ -57,6 +57,9 @@ ALIASES = {
     "neu": "neutral", "sadness": "sad", "surprise": "surprised", "boredom": "calm",
 }
 FALLBACK_ICON = "record_voice_over"
+#: shown instead of an emotion's icon when the answer is uncertain (top probability below
+#: ``ser_framework.MIN_CONFIDENCE``)
+UNCERTAIN_ICON = "help"
 
 
 def icon_for(label: str) -> str:
@@ -85,6 +88,8 @@ class Answer:
     duration: float
     #: for long recordings: ``ser_framework.timeline.Segment`` objects; empty for one clip
     segments: list = field(default_factory=list)
+    #: the top probability is low: ``title`` names the close alternatives instead of one emotion
+    uncertain: bool = False
 
     def segment_rows(self) -> list[dict]:
         """One compact row per speech segment: times as m:ss, emotion, its probability."""
@@ -151,8 +156,21 @@ def load_model(path: str | None = None, plugins_dirs=()):
 
     bundle = load_bundle(path, plugins_dirs=plugins_dirs)
     rng = np.random.default_rng(0)
-    bundle.predict_waveform((0.1 * rng.standard_normal(bundle.pipeline.sample_rate)).astype(np.float32))
+    bundle.predict_waveform((0.1 * rng.standard_normal(bundle.pipeline.sample_rate)).astype(np.float32),
+                            check_speech=False)  # noise: the voice check would refuse it
     return bundle
+
+
+def answer_for(prediction, duration: float, segments=()) -> Answer:
+    """The page's answer for a ``ser_framework.Prediction``: one emotion, or "Uncertain: a or b"."""
+    if prediction.uncertain:
+        close = [title_for(lab).lower() for lab, _ in prediction.alternatives()]
+        title = "Uncertain: " + (" or ".join(close) if len(close) > 1 else f"perhaps {close[0]}")
+        icon = UNCERTAIN_ICON
+    else:
+        title, icon = title_for(prediction.label), icon_for(prediction.label)
+    return Answer(label=prediction.label, title=title, icon=icon, top=prediction.top(TOP_N), duration=duration,
+                  segments=list(segments), uncertain=prediction.uncertain)
 
 
 def analyse(bundle, data: bytes, name: str = "the upload", *, max_seconds: float = MAX_SECONDS,
@@ -181,19 +199,11 @@ def analyse(bundle, data: bytes, name: str = "the upload", *, max_seconds: float
         prediction = bundle.predict_waveform(y, name)
     except SerError as exc:
         return Outcome(error=" ".join(str(exc).split()))
-    top = prediction.top(TOP_N)
-    answer = Answer(
-        label=prediction.label,
-        title=title_for(prediction.label),
-        icon=icon_for(prediction.label),
-        top=top,
-        duration=len(y) / bundle.pipeline.sample_rate,
-    )
-    return Outcome(answer=answer)
+    return Outcome(answer=answer_for(prediction, len(y) / bundle.pipeline.sample_rate))
 
 
 def _long_recording(bundle, source, name, duration, max_seconds, progress) -> Outcome:
-    from ser_framework import AudioTooLongError
+    from ser_framework import AudioTooLongError, Prediction
     from ser_framework import emotion_timeline as timeline
 
     if duration > max_seconds:
@@ -202,6 +212,4 @@ def _long_recording(bundle, source, name, duration, max_seconds, progress) -> Ou
     label, probabilities = result.overall()
     if label is None:
         return Outcome(error=f"{name}: no speech found in this {duration:.0f}-second recording")
-    answer = Answer(label=label, title=title_for(label), icon=icon_for(label),
-                    top=list(probabilities.items())[:TOP_N], duration=duration, segments=list(result.segments))
-    return Outcome(answer=answer)
+    return Outcome(answer=answer_for(Prediction(name, label, probabilities), duration, result.segments))

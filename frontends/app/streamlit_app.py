@@ -11,7 +11,7 @@ import sys
 
 import streamlit as st
 
-from ser_framework import SerError
+from ser_framework import MIN_CONFIDENCE, SerError
 from ser_frontends.app import logic
 
 log = logging.getLogger("ser_frontends.app")
@@ -43,6 +43,8 @@ def _chosen_clip(upload, recording):
 def show_answer(answer: logic.Answer) -> None:
     with st.container(key="ser-answer"):
         st.title(f":material/{answer.icon}: {answer.title}", anchor=False)
+        if answer.uncertain:
+            st.caption(f"The model is not sure: no emotion reaches {MIN_CONFIDENCE:.0%}.")
         if answer.segments:
             st.caption(f"Dominant emotion over the {answer.duration / 60:.1f}-minute recording")
         rows = "\n".join(f"| {title} | {pct} |" for title, pct in answer.rows())

@@ -17,17 +17,24 @@ from .common import handle_errors, model_option, one_line, plugins_dir_option, q
               help="Emotion timeline of recordings of any length: speech segments with start, end and emotion.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
               help="Write the timeline as CSV to this file (implies --segments).")
+@click.option("--min-confidence", default=None, type=click.FloatRange(0.0, 1.0),
+              help="Call an answer uncertain when its top probability is below this [default: 0.5].")
 @plugins_dir_option
 @quiet_option
 @handle_errors
-def predict(files, model, top, as_json, segments, csv_path, plugins_dirs, quiet):
+def predict(files, model, top, as_json, segments, csv_path, min_confidence, plugins_dirs, quiet):
     """Predict the dominant emotion of each audio FILE.
 
     Every good file is answered; each file that cannot be used gets its own
     error line (with --json, an entry with an "error" field) and the exit code
-    is 1. With --segments, a FILE may be of any length (minutes to hours):
-    speech is found, cut into segments and each segment gets its emotion.
+    is 1. Input without voiced speech (noise, a tone, hum) is refused: "no
+    speech found". An answer whose top probability is below --min-confidence is
+    printed as uncertain, with the close alternatives. With --segments, a FILE
+    may be of any length (minutes to hours): speech is found, cut into segments
+    and each segment gets its emotion.
     """
+    import dataclasses
+
     from ser_framework import load_bundle
 
     bundle = load_bundle(model, plugins_dirs=plugins_dirs)
@@ -37,27 +44,57 @@ def predict(files, model, top, as_json, segments, csv_path, plugins_dirs, quiet)
         predict_segments(bundle, files, top=top, as_json=as_json, csv_path=csv_path, quiet=quiet)
         return
     entries, failed = [], 0
-    for path in files:
-        try:
-            entries.append(_predict_clip(bundle, path).as_dict(top=top))
-        except Exception as exc:  # noqa: BLE001 - reported per file below
-            from ser_framework import SerError
-
-            if not isinstance(exc, SerError):
-                raise
+    for path, outcome in _predict_all(bundle, files):
+        if isinstance(outcome, Exception):
             failed += 1
-            entries.append({"path": path, "error": one_line(exc)})
+            entries.append({"path": path, "error": one_line(outcome)})
             if not as_json:
-                click.echo(f"Error: {one_line(exc)}", err=True)
-                continue
+                click.echo(f"Error: {one_line(outcome)}", err=True)
+            continue
+        prediction = outcome
+        if min_confidence is not None:
+            prediction = dataclasses.replace(prediction, min_confidence=min_confidence)
+        entries.append(prediction.as_dict(top=top))
         if not as_json:
-            entry = entries[-1]
-            probs = ", ".join(f"{lab} {p:.1%}" for lab, p in entry["probabilities"].items())
-            click.echo(f"{path}: {entry['label']}  ({probs})")
+            click.echo(answer_line(prediction, top))
     if as_json:
         click.echo(json.dumps(entries, indent=1))
     if failed:
         raise SystemExit(1)
+
+
+def _predict_all(bundle, files):
+    """``(path, Prediction or SerError)`` for every file, in order; two threads share the work.
+
+    A bundle is thread-safe and its numerical work releases the GIL, so on a
+    multi-core machine several clips are analysed at once.
+    """
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ser_framework import SerError
+
+    def one(path):
+        try:
+            return path, _predict_clip(bundle, path)
+        except SerError as exc:
+            return path, exc
+
+    workers = min(len(files), os.cpu_count() or 1, 4)
+    if workers <= 1:
+        yield from map(one, files)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(one, files)
+
+
+def answer_line(prediction, top: int) -> str:
+    """``clip.wav: angry  (angry 71.0%, ...)``, or ``clip.wav: uncertain — angry 41.0% or fearful 33.5%  (...)``."""
+    probs = ", ".join(f"{lab} {p:.1%}" for lab, p in prediction.top(top))
+    if prediction.uncertain:
+        close = " or ".join(f"{lab} {p:.1%}" for lab, p in prediction.alternatives())
+        return f"{prediction.path}: uncertain — {close}  ({probs})"
+    return f"{prediction.path}: {prediction.label}  ({probs})"
 
 
 def _predict_clip(bundle, path):
@@ -76,22 +113,45 @@ def _predict_clip(bundle, path):
               help="Dataset plugin that lists DATA_DIR (e.g. ravdess, folder).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the metrics.")
 @click.option("-j", "--jobs", default=1, show_default=True, type=int, help="Parallel extraction workers.")
+@click.option("--conditions", default=None, metavar="all|NAME,...",
+              help="Also score every clip degraded under these conditions (robustness report).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the degraded conditions.")
 @plugins_dir_option
 @quiet_option
 @handle_errors
-def evaluate(data_dir, model, dataset, as_json, jobs, plugins_dirs, quiet):
-    """Evaluate a model bundle on the labelled recordings in DATA_DIR."""
-    from ser_framework import classification_report_text, evaluate_bundle, get_registry, load_bundle
+def evaluate(data_dir, model, dataset, as_json, jobs, conditions, seed, plugins_dirs, quiet):
+    """Evaluate a model bundle on the labelled recordings in DATA_DIR.
+
+    With --conditions, each clip is also degraded (resampled, noisy, quieter,
+    reverberant, codec round trips, trimmed, padded; see the README) and scored
+    again: UAR per condition and the worst condition's share of the clean UAR.
+    """
+    from ser_framework import (
+        classification_report_text,
+        conditions_report_text,
+        evaluate_bundle,
+        get_registry,
+        load_bundle,
+    )
 
     registry = get_registry(plugins_dirs)
     items = registry.build("dataset", {"name": dataset, "params": {"root": data_dir}}, "dataset").load()
     bundle = load_bundle(model, registry=registry)
-    metrics = evaluate_bundle(bundle, items, {"n_jobs": jobs}, progress=not quiet and not as_json)
+    metrics = evaluate_bundle(bundle, items, {"n_jobs": jobs}, progress=not quiet and not as_json,
+                              conditions=conditions, registry=registry, seed=seed)
+    keys = ("accuracy", "uar", "macro_f1", "n", "labels", "confusion", "per_class", "labels_scored", "note")
     if as_json:
-        keys = ("accuracy", "uar", "macro_f1", "n", "labels", "confusion", "per_class", "labels_scored", "note")
-        click.echo(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=1))
+        out = {k: metrics[k] for k in keys if k in metrics}
+        if "conditions" in metrics:
+            out["conditions"] = {name: {k: m[k] for k in (*keys, "uar_ratio") if k in m}
+                                 for name, m in metrics["conditions"].items()}
+            out["worst_condition"] = metrics["worst_condition"]
+        click.echo(json.dumps(out, indent=1))
     else:
         click.echo(classification_report_text(metrics), nl=False)
+        if "conditions" in metrics:
+            click.echo("\nconditions:")
+            click.echo(conditions_report_text(metrics), nl=False)
 
 
 COMMANDS = [predict, evaluate]

@@ -41,6 +41,17 @@ def train(config, overrides, output, force, plugins_dirs, quiet):
         s = m["fold_summary"]
         click.echo(f"per fold: accuracy {s['accuracy']['mean']:.3f} ± {s['accuracy']['std']:.3f}, "
                    f"UAR {s['uar']['mean']:.3f} ± {s['uar']['std']:.3f}")
+    if "calibration" in m:
+        c = m["calibration"]
+        click.echo(f"calibration: temperature {c['temperature']:.2f}, ECE {c['ece_raw']:.3f} before, "
+                   f"{c['ece']:.3f} after ({c['n_bins']} bins)")
+    if "conditions" in m:
+        cond = "  ".join(f"{name} {c['uar']:.3f}" for name, c in m["conditions"].items())
+        click.echo(f"UAR per condition: {cond}")
+        w = m["worst_condition"]
+        if w:
+            ratio = "n/a" if w["uar_ratio"] is None else f"{w['uar_ratio']:.2f}"
+            click.echo(f"worst condition: {w['name']} (UAR {w['uar']:.3f}, {ratio} × clean)")
     click.echo(f"run directory: {result.run_dir}")
     click.echo(f"model bundle:  {result.bundle_dir}")
 

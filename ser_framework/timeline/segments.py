@@ -9,7 +9,11 @@ Two streaming passes over the file, each reading it in blocks:
    each speech region is cut into analysis windows about the length of the
    clips the model was trained on, each window becomes a feature row through
    ``bundle.pipeline.from_waveform`` and rows are classified in batches. Only
-   the samples from the next pending window onwards are held.
+   the samples from the next pending window onwards are held. A window
+   without voiced speech (:func:`ser_framework.voice.voice_stats`, the check
+   single-clip prediction uses: noise, a tone, hum, clicks) is skipped before
+   its features are computed, and splits its region, so such stretches get no
+   label (about 4 ms per 3.5-s window).
 
 Within a region, neighbouring windows with the same dominant emotion are
 merged into one :class:`Segment`; the segment's probabilities are the
@@ -194,7 +198,7 @@ def find_speech(source, vad: VadParams | None = None, *, info: dict | None = Non
 
 def timeline(bundle, source, *, window: float = WINDOW, hop: float = HOP, vad: VadParams | None = None,
              smooth: int = 1, batch_size: int = BATCH_SIZE, progress: Progress | None = None,
-             name: str | None = None) -> Timeline:
+             name: str | None = None, check_speech: bool = True) -> Timeline:
     """Emotion timeline of a recording of any length.
 
     Parameters
@@ -215,6 +219,8 @@ def timeline(bundle, source, *, window: float = WINDOW, hop: float = HOP, vad: V
         ``progress(done_seconds, total_seconds)``, called after each block;
         ``done`` rises to ``total`` over both passes (the voice-activity pass
         counts for a tenth).
+    check_speech : bool
+        Skip windows without voiced speech (see :mod:`ser_framework.voice`).
 
     Returns
     -------
@@ -247,19 +253,42 @@ def timeline(bundle, source, *, window: float = WINDOW, hop: float = HOP, vad: V
             progress(duration, duration)
         return result
     sr = bundle.pipeline.sample_rate
-    proba = _classify(bundle, source, windows, sr, batch_size,
-                      None if progress is None else (lambda d, t: progress(t * first + d * (1 - first), t)),
-                      duration)
-    result.segments = merge_windows(windows, proba, bundle.labels, smooth=smooth)
+    proba, voiced = _classify(bundle, source, windows, sr, batch_size,
+                              None if progress is None else (lambda d, t: progress(t * first + d * (1 - first), t)),
+                              duration, check_speech)
+    result.segments = merge_windows(_split_at_refused(windows, voiced), proba, bundle.labels, smooth=smooth)
     if progress:
         progress(duration, duration)
     return result
 
 
-def _classify(bundle, source, windows, sr, batch_size, progress, duration) -> np.ndarray:
-    """Stream ``source`` at ``sr`` and classify each window; rows follow ``windows``."""
+def _split_at_refused(windows: list[_Window], voiced: list[bool]) -> list[_Window]:
+    """The windows with voiced speech; a refused window ends its region (so no segment spans it)."""
+    import dataclasses
+
+    kept, region, prev = [], -1, None
+    for w, ok in zip(windows, voiced):
+        if not ok:
+            prev = None
+            continue
+        if prev is None or w.region != prev:
+            region += 1
+        prev = w.region
+        kept.append(dataclasses.replace(w, region=region))
+    return kept
+
+
+def _classify(bundle, source, windows, sr, batch_size, progress, duration,
+              check_speech: bool = True) -> tuple[np.ndarray, list[bool]]:
+    """Stream ``source`` at ``sr`` and classify each window with voiced speech.
+
+    Returns the probabilities of the windows classified (in order) and, per
+    window, whether it was (``False``: no voiced speech, skipped).
+    """
+    from ..voice import voice_stats
+
     spans = [(int(round(w.start * sr)), int(round(w.end * sr))) for w in windows]
-    rows, out = [], []
+    rows, out, voiced = [], [], []
     buf = np.zeros(0, np.float32)
     buf_start = 0  # absolute sample index of buf[0]
     nxt = 0
@@ -287,8 +316,11 @@ def _classify(bundle, source, windows, sr, batch_size, progress, duration) -> np
             y = buf[max(0, s - buf_start):max(0, e - buf_start)]
             if y.size < 64:  # the file ended before a window's first frame: nothing to analyse
                 y = np.zeros(64, np.float32) if y.size == 0 else np.pad(y, (0, 64 - y.size))
-            rows.append(pipeline.from_waveform(y))
             nxt += 1
+            voiced.append(not check_speech or voice_stats(y, sr).is_speech)
+            if not voiced[-1]:
+                continue
+            rows.append(pipeline.from_waveform(y))
             if len(rows) >= batch_size:
                 flush()
         if nxt < len(spans):
@@ -301,4 +333,4 @@ def _classify(bundle, source, windows, sr, batch_size, progress, duration) -> np
             break
     blocks.close()
     flush()
-    return np.vstack(out)
+    return (np.vstack(out) if out else np.zeros((0, len(bundle.labels)))), voiced

@@ -1,0 +1,83 @@
+"""Robustness of a config on unseen speakers: UAR, accuracy and ECE per condition, against the targets.
+
+Trains CONFIG (default: configs/default.yaml — actors 1-16 train, the untouched actors 17-20
+test, every standard condition applied to the test clips) and prints one table:
+
+    .venv/bin/python bench/robustness.py                      # train, then print
+    .venv/bin/python bench/robustness.py --run runs/default   # print an existing run's figures
+
+Targets (issue 10): clean UAR >= 0.55; every condition >= 0.85 x clean; ECE <= 0.05 clean and
+<= 0.08 under every condition. JSON goes to bench/results/robustness.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {"clean_uar": 0.55, "ratio": 0.85, "ece_clean": 0.05, "ece_condition": 0.08}
+
+
+def train(config: Path) -> dict:
+    from ser_framework import load_config, run_training
+
+    cfg, registry = load_config(config, overrides=["evaluation.refit=false"])
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        result = run_training(cfg, registry, Path(tmp) / "run", progress=True)
+        result.metrics["bench_seconds"] = round(time.perf_counter() - t0, 1)
+        return result.metrics
+
+
+def table(metrics: dict) -> tuple[str, dict]:
+    conditions = metrics.get("conditions")
+    if not conditions:
+        sys.exit("the run has no conditions report (set evaluation.conditions: all)")
+    clean = conditions["clean"]
+    lines = [f"protocol: {metrics['protocol_description']}",
+             f"calibration: {metrics.get('calibration', {}).get('fitted_on', 'none')}",
+             "",
+             "| condition | accuracy | UAR | UAR / clean | ECE (raw → calibrated) |",
+             "|---|---|---|---|---|"]
+    for name, m in conditions.items():
+        ratio = "" if name == "clean" else f"{m['uar_ratio']:.2f}"
+        ece_raw = m.get("ece_raw")
+        ece = f"{ece_raw:.3f} → {m['ece']:.3f}" if ece_raw is not None else f"{m['ece']:.3f}"
+        lines.append(f"| {name} | {m['accuracy']:.3f} | {m['uar']:.3f} | {ratio} | {ece} |")
+    degraded = {n: m for n, m in conditions.items() if n != "clean"}
+    worst_ratio = min((m["uar_ratio"] for m in degraded.values()), default=None)
+    worst_ece = max((m["ece"] for m in degraded.values()), default=None)
+    checks = {
+        "clean UAR >= 0.55": (clean["uar"], clean["uar"] >= TARGETS["clean_uar"]),
+        "every condition >= 0.85 x clean": (worst_ratio, worst_ratio is not None and worst_ratio >= TARGETS["ratio"]),
+        "ECE clean <= 0.05": (clean["ece"], clean["ece"] <= TARGETS["ece_clean"]),
+        "ECE every condition <= 0.08": (worst_ece, worst_ece is not None and worst_ece <= TARGETS["ece_condition"]),
+    }
+    lines.append("")
+    for name, (value, ok) in checks.items():
+        lines.append(f"target {name}: {value:.3f} -> {'met' if ok else 'NOT met'}")
+    return "\n".join(lines), {k: {"value": v, "met": ok} for k, (v, ok) in checks.items()}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "default.yaml")
+    parser.add_argument("--run", type=Path, help="read RUN/metrics.json instead of training")
+    args = parser.parse_args(argv)
+    metrics = json.loads((args.run / "metrics.json").read_text()) if args.run else train(args.config)
+    text, checks = table(metrics)
+    print(text)
+    out = ROOT / "bench" / "results" / "robustness.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"source": str(args.run or args.config), "protocol": metrics["protocol_description"],
+                               "conditions": metrics["conditions"], "calibration": metrics.get("calibration"),
+                               "targets": checks}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""Feature extractor plugin ``voice_band``: a channel-robust, band-limited speech front end.
+
+The front end chosen by the exp10 study ("Y4"): the clip is analysed at 16 kHz,
+only what lies below 4 kHz is used, the spectra are divided by the power of the
+active speech (so the recording level does not matter) and get a flat floor at
+-70 dB below it (so silence and band-limited input look alike), and every
+statistic is pooled over the speech frames only (a noise-aware energy rule), so
+silence padding and low background noise change little. 394 values:
+
+======  ===========================================================================
+  160   log-mel (40 Slaney bands, 100 Hz to ``fmax``): mean, std, p10, p90
+   95   MFCC c1-c19 (orthonormal DCT of the log-mel): mean, std, p10, p90, delta std
+   25   energy dB, centroid, 85 % rolloff, log flatness, tilt: the same five
+   11   F0 (semitones re 55 Hz): mean, std, p10, p50, p90, IQR, mean abs step;
+        voiced share, harmonicity mean and std, speech-frame share
+   76   MFCC median, skew, kurtosis, delta-delta std
+   20   octave-band contrast 125-4000 Hz: mean, std, p10, p90
+    7   syllable peaks/s, pause share, voiced runs/s, mean voiced run (s),
+        F0 slope (semitones/s), F0 of the last fifth minus the first, harmonicity p90
+======  ===========================================================================
+
+Frame sizes are fixed in seconds (25-ms Hann window, 10-ms hop, 40-ms window for
+the pitch tracker; FFT sizes the next power of two), which at 16 kHz gives the
+researched 512/400/160 and 1024/640/160. At the default params the vector equals
+the reference implementation (``frontend_new`` in exp10/common.py with
+``EXP10_HP=1``, pools V and X at 4 kHz) on the same 16-kHz waveform.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from pydantic import model_validator
+
+from ser_framework import FeatureExtractor, Field, Params, hookimpl
+
+#: analysis frames, in seconds (25-ms window, 10-ms hop; 40-ms window for the pitch tracker)
+WINDOW_S, HOP_S, PITCH_WINDOW_S = 0.025, 0.010, 0.040
+N_MELS = 40
+N_MFCC = 19  # c1..c19, no c0
+DELTA_WIDTH = 9
+#: lower edges of the octave bands of the spectral contrast (125-4000 Hz)
+CONTRAST_OCTAVES = (125, 250, 500, 1000, 2000)
+#: length of the vector
+N_VALUES = 4 * N_MELS + 5 * N_MFCC + 5 * 5 + 11 + 4 * N_MFCC + 4 * len(CONTRAST_OCTAVES) + 7
+
+
+def frame_sizes(sr: int) -> tuple[int, int, int, int, int]:
+    """``(n_fft, win, hop, n_fft_pitch, win_pitch)`` in samples at ``sr``."""
+    win, hop, win_p = round(WINDOW_S * sr), round(HOP_S * sr), round(PITCH_WINDOW_S * sr)
+    return 1 << (win - 1).bit_length(), win, hop, 1 << (win_p - 1).bit_length(), win_p
+
+
+def power_spectrogram(y: np.ndarray, *, n_fft: int, win: int, hop: int) -> np.ndarray:
+    """``|STFT|^2`` (centred, Hann window ``win`` zero-padded to ``n_fft``) as float64."""
+    import librosa
+
+    S = librosa.stft(y, n_fft=n_fft, hop_length=hop, win_length=win, window="hann", center=True)
+    return (S.real ** 2 + S.imag ** 2).astype(np.float64)
+
+
+@functools.lru_cache(maxsize=16)
+def mel_filters(sr: int, n_fft: int, fmin: float, fmax: float) -> np.ndarray:
+    """40 Slaney-normalised mel filters between ``fmin`` and ``fmax`` (built once per process)."""
+    import librosa
+
+    basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=N_MELS, fmin=fmin, fmax=fmax,
+                                htk=False, norm="slaney").astype(np.float64)
+    basis.setflags(write=False)
+    return basis
+
+
+@functools.lru_cache(maxsize=16)
+def window_autocorrelation(win: int, n_fft: int) -> np.ndarray:
+    """Autocorrelation of the zero-padded Hann window, normalised to 1 at lag 0."""
+    import scipy.signal
+
+    w = np.pad(scipy.signal.get_window("hann", win, fftbins=True), (0, n_fft - win))
+    ac = np.fft.irfft(np.abs(np.fft.rfft(w, 2 * n_fft)) ** 2)[:n_fft]
+    ac = ac / ac[0]
+    ac.setflags(write=False)
+    return ac
+
+
+def pitch_track(P2: np.ndarray, *, sr: int, n_fft: int, win: int, fmin: float, fmax: float,
+                f0_min: float, f0_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """F0 (Hz) and harmonicity (0-1) per frame from the band-limited power spectrum ``P2``.
+
+    The autocorrelation of the ``fmin``-``fmax`` Hz part of each frame is divided by its
+    value at lag 0 and by the window's own autocorrelation; its highest peak between the
+    lags of ``f0_max`` and ``f0_min`` (refined by parabolic interpolation) gives F0, its
+    height the harmonicity. Plain argmax: octave-down errors happen (measured in exp10).
+    """
+    freqs = np.arange(P2.shape[0]) * sr / n_fft
+    band = (freqs >= fmin) & (freqs <= fmax)
+    r = np.fft.irfft(P2 * band[:, None], n=n_fft, axis=0)[: n_fft // 2]
+    r = r / (r[0:1] + 1e-30)
+    r = r / np.maximum(window_autocorrelation(win, n_fft)[: n_fft // 2, None], 1e-3)
+    lo, hi = int(sr / f0_max), int(sr / f0_min)
+    seg = r[lo:hi + 1]
+    cols = np.arange(seg.shape[1])
+    k = np.argmax(seg, axis=0)
+    a, b = seg[np.clip(k - 1, 0, len(seg) - 1), cols], seg[k, cols]
+    c = seg[np.clip(k + 1, 0, len(seg) - 1), cols]
+    den = a - 2 * b + c
+    d = np.where(np.abs(den) > 1e-9, 0.5 * (a - c) / den, 0.0)
+    lag = lo + k + np.clip(d, -0.5, 0.5)
+    return sr / lag, np.clip(b, 0, 1)
+
+
+def _delta(M: np.ndarray, order: int = 1) -> np.ndarray:
+    """librosa delta over time (width 9, interp); zeros for clips shorter than 9 frames."""
+    import librosa
+
+    if M.shape[1] < DELTA_WIDTH:
+        return np.zeros_like(M)
+    return librosa.feature.delta(M, order=order, width=DELTA_WIDTH, mode="interp")
+
+
+def pooled_stats(M: np.ndarray, sel: np.ndarray, delta: np.ndarray | None = None) -> np.ndarray:
+    """Per row of ``M``: mean, std, p10, p90 over the frames ``sel`` (+ std of ``delta`` there).
+
+    With no frame selected, all frames are used.
+    """
+    X = M[:, sel] if sel.any() else M
+    p10, p90 = np.percentile(X, [10, 90], axis=1)
+    out = [X.mean(1), X.std(1), p10, p90]
+    if delta is not None:
+        out.append((delta[:, sel] if sel.any() else delta).std(1))
+    return np.concatenate(out)
+
+
+def spectral_rows(Pn: np.ndarray, freqs: np.ndarray, fmax: float) -> np.ndarray:
+    """Energy (dB), centroid (kHz), 85 % rolloff (kHz), log flatness and tilt (dB) up to ``fmax``."""
+    inband = freqs <= fmax
+    Pb, fb = Pn[inband], freqs[inband]
+    tot = Pb.sum(0)
+    centroid = (fb[:, None] * Pb).sum(0) / tot / 1000.0
+    rolloff = fb[np.argmax(np.cumsum(Pb, 0) / tot >= 0.85, axis=0)] / 1000.0
+    flatness = np.mean(np.log(Pb), 0) - np.log(np.mean(Pb, 0))
+    tilt = 10 * np.log10(Pn[freqs < 1000].sum(0) / Pn[(freqs >= 1000) & inband].sum(0))
+    return np.vstack([10 * np.log10(tot), centroid, rolloff, flatness, tilt])
+
+
+def pitch_stats(st: np.ndarray, harm: np.ndarray, sel: np.ndarray, voiced: np.ndarray) -> np.ndarray:
+    """F0 (semitones) statistics over the voiced speech frames, voicing shares, harmonicity.
+
+    F0 falls back to all speech frames when fewer than 3 are voiced, and to all frames when
+    none is speech; harmonicity uses all frames when none is speech.
+    """
+    stv = st[voiced] if voiced.sum() >= 3 else st[sel]
+    if len(stv) == 0:
+        stv = st
+    p10, p25, p50, p75, p90 = np.percentile(stv, [10, 25, 50, 75, 90])
+    hs = harm[sel] if sel.any() else harm
+    return np.array([np.mean(stv), np.std(stv), p10, p50, p90, p75 - p25,
+                     np.mean(np.abs(np.diff(stv))) if len(stv) > 1 else 0.0,
+                     voiced.sum() / max(sel.sum(), 1), np.mean(hs), np.std(hs), sel.mean()])
+
+
+def mfcc_shape_stats(mfcc: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Per coefficient over the frames ``idx``: median, skew, excess kurtosis, delta-delta std."""
+    M = mfcc[:, idx]
+    z = (M - M.mean(1, keepdims=True)) / (M.std(1, keepdims=True) + 1e-9)
+    d2 = _delta(mfcc, order=2)[:, idx]
+    return np.concatenate([np.median(M, 1), (z ** 3).mean(1), (z ** 4).mean(1) - 3, d2.std(1)])
+
+
+def octave_contrast_stats(Pn: np.ndarray, freqs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Contrast (dB, mean of the top minus the bottom 20 % of bins) per octave band 125-4000 Hz.
+
+    Mean, std, p10 and p90 over the frames ``idx``, band by band.
+    """
+    L = 10 * np.log10(Pn[:, idx])
+    con = []
+    for lo in CONTRAST_OCTAVES:
+        b = np.sort(L[(freqs >= lo) & (freqs < 2 * lo)], axis=0)
+        q = max(1, int(round(0.2 * b.shape[0])))
+        con.append(b[-q:].mean(0) - b[:q].mean(0))
+    con = np.array(con)
+    return np.concatenate([con.mean(1), con.std(1), *np.percentile(con, [10, 90], axis=1)])
+
+
+def rhythm_and_contour(e_db: np.ndarray, sel: np.ndarray, voiced: np.ndarray, st: np.ndarray,
+                       harm: np.ndarray, idx: np.ndarray, hop_s: float) -> np.ndarray:
+    """Syllable rate, pauses, voiced runs and the F0 contour, over the span of the speech frames.
+
+    Syllables are peaks (3 dB prominence, >= 8 frames apart) of the 5-frame smoothed level;
+    the slope is a least-squares line through the voiced F0 (semitones/s, clipped to +-40).
+    """
+    import scipy.signal
+
+    act = np.flatnonzero(sel)
+    a0, a1 = (act[0], act[-1] + 1) if len(act) else (0, len(sel))
+    seconds = max(a1 - a0, 1) * hop_s
+    smooth = np.convolve(e_db[a0:a1], np.ones(5) / 5, mode="same")
+    peaks, _ = scipy.signal.find_peaks(smooth, prominence=3.0, distance=8)
+    edges = np.diff(np.concatenate([[0], voiced[a0:a1].astype(int), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    vi = np.flatnonzero(voiced)
+    if len(vi) >= 5:
+        slope = np.polyfit(vi * hop_s, st[vi], 1)[0]
+        q = max(1, len(vi) // 5)
+        rise = np.median(st[vi[-q:]]) - np.median(st[vi[:q]])
+    else:
+        slope, rise = 0.0, 0.0
+    return np.array([len(peaks) / seconds, 1 - sel[a0:a1].mean(), len(starts) / seconds,
+                     np.mean(ends - starts) * hop_s if len(starts) else 0.0, np.clip(slope, -40, 40),
+                     rise, np.percentile(harm[idx], 90)])
+
+
+class VoiceBandParams(Params):
+    """Settings of the ``voice_band`` front end; the defaults are the researched values."""
+
+    sample_rate: int = Field(16000, ge=8000, le=48000, description="analysis sample rate (Hz); the clip is resampled to it (soxr HQ)")
+    fmax: float = Field(4000.0, ge=2000.0, description="upper band edge (Hz) of the level, VAD, mel, spectral rows and pitch band")
+    energy_fmin: float = Field(150.0, ge=0.0, description="lower edge (Hz) of the frame energy used for the level and the speech frames")
+    mel_fmin: float = Field(100.0, ge=0.0, description="lowest mel band edge (Hz)")
+    pitch_fmin: float = Field(100.0, ge=0.0, description="lower edge (Hz) of the band the pitch autocorrelation uses")
+    floor_db: float = Field(-70.0, le=-20.0, description="flat spectral floor (dB re the active-speech power)")
+    vad_rel_db: float = Field(35.0, gt=0.0, description="speech frames lie within this many dB of the 95th-percentile frame")
+    vad_floor_db: float = Field(6.0, ge=0.0, description="and lie this many dB above the 10th-percentile frame (the noise floor)")
+    voicing_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="a frame is voiced when its harmonicity exceeds this")
+    f0_min: float = Field(60.0, ge=40.0, description="lowest F0 searched (Hz)")
+    f0_max: float = Field(400.0, le=1000.0, description="highest F0 searched (Hz)")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.fmax > self.sample_rate / 2:
+            raise ValueError(f"fmax ({self.fmax} Hz) must not exceed half the sample rate ({self.sample_rate / 2} Hz)")
+        for name in ("energy_fmin", "mel_fmin", "pitch_fmin"):
+            if getattr(self, name) >= self.fmax - 500:
+                raise ValueError(f"{name} ({getattr(self, name)} Hz) must be at least 500 Hz below fmax ({self.fmax} Hz)")
+        if self.f0_min >= self.f0_max:
+            raise ValueError(f"f0_min ({self.f0_min} Hz) must be below f0_max ({self.f0_max} Hz)")
+        return self
+
+
+class VoiceBand(FeatureExtractor):
+    """Band-limited (<= 4 kHz), level-normalised speech-frame statistics at 16 kHz (exp10 "Y4", 394 values)."""
+
+    name = "voice_band"
+    Params = VoiceBandParams
+
+    @staticmethod
+    def _power(ctx, sr: int, n_fft: int, win: int, hop: int, min_length: int) -> np.ndarray:
+        """The power spectrogram of the clip at ``sr`` (zero-padded to ``min_length`` samples).
+
+        Cached on the context (read-only), so other extractors on the clip can share it.
+        """
+        def compute():
+            y = ctx.resampled(sr)
+            if len(y) < min_length:
+                y = np.pad(y, (0, min_length - len(y)))
+            P = power_spectrogram(y, n_fft=n_fft, win=win, hop=hop)
+            P.setflags(write=False)
+            return P
+
+        return ctx.memo(("voice_band", "power", sr, n_fft, win, hop, min_length), compute)
+
+    def extract(self, ctx) -> np.ndarray:
+        p = self.params
+        sr = p.sample_rate
+        n_fft, win, hop, n_fft_p, win_p = frame_sizes(sr)
+        # a clip shorter than the pitch window is zero-padded to it (for both spectra)
+        P = self._power(ctx, sr, n_fft, win, hop, win_p)
+        P2 = self._power(ctx, sr, n_fft_p, win_p, hop, win_p)
+        T = min(P.shape[1], P2.shape[1])
+        P, P2 = P[:, :T], P2[:, :T]
+        freqs = np.arange(P.shape[0]) * sr / n_fft
+
+        # level: mean band energy of the active frames; divide by it and add the floor
+        eband = (freqs >= p.energy_fmin) & (freqs <= p.fmax)
+        e_lin = P[eband].sum(0) + 1e-30
+        e_raw_db = 10 * np.log10(e_lin)
+        level = float(np.mean(e_lin[e_raw_db > np.percentile(e_raw_db, 95) - p.vad_rel_db]))
+        floor = 10 ** (p.floor_db / 10)
+        Pn = P / level + floor / P.shape[0]
+        P2n = P2 / level + floor / P2.shape[0]
+
+        # speech frames: the noise-aware rule on the normalised band energy
+        e_db = 10 * np.log10(Pn[eband].sum(0))
+        p95, p10 = np.percentile(e_db, [95, 10])
+        sel = e_db > max(p95 - p.vad_rel_db, p10 + p.vad_floor_db)
+
+        f0, harm = pitch_track(P2n, sr=sr, n_fft=n_fft_p, win=win_p, fmin=p.pitch_fmin, fmax=p.fmax,
+                               f0_min=p.f0_min, f0_max=p.f0_max)
+        st = 12 * np.log2(f0 / 55.0)
+        voiced = sel & (harm > p.voicing_threshold)
+
+        import scipy.fft
+
+        logmel = 10 * np.log10(mel_filters(sr, n_fft, p.mel_fmin, p.fmax) @ Pn + 1e-12)
+        mfcc = scipy.fft.dct(logmel, type=2, norm="ortho", axis=0)[1:N_MFCC + 1]
+        spec = spectral_rows(Pn, freqs, p.fmax)
+        idx = sel if sel.sum() >= 3 else np.ones(T, bool)
+        vector = np.concatenate([
+            pooled_stats(logmel, sel), pooled_stats(mfcc, sel, _delta(mfcc)),
+            pooled_stats(spec, sel, _delta(spec)), pitch_stats(st, harm, sel, voiced),
+            mfcc_shape_stats(mfcc, idx), octave_contrast_stats(Pn, freqs, idx),
+            rhythm_and_contour(e_db, sel, voiced, st, harm, idx, hop / sr),
+        ])
+        # every value is finite by construction (floored spectra, guarded divisions); this is a last guard
+        return np.nan_to_num(vector, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+@hookimpl
+def register_features(register):
+    register(VoiceBand)

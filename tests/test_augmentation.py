@@ -1,0 +1,311 @@
+"""Augmenters, the evaluation conditions and augmented training copies (issue 10, items 1-2)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import tiny_config_dict
+
+from ser_framework.augmentation import Chain, Variant
+from ser_framework.conditions import CONDITIONS, condition_variants, resolve_names
+from ser_framework.config import load_config, validate
+from ser_framework.errors import ConfigError
+from ser_framework.experiment import run_training
+from ser_framework.plugins import get_registry
+from ser_frontends.cli.main import cli
+from ser_plugins.augmenters import active_power
+
+HERE = Path(__file__).parent
+SR = 16000
+BUILT_IN_AUGMENTERS = ("resample", "noise", "gain", "reverb", "codec", "trim", "pad", "quantize")
+
+
+@pytest.fixture(autouse=True)
+def _no_autoload(monkeypatch):
+    monkeypatch.setenv("SER_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return get_registry(load_entrypoints=False)
+
+
+def voiced(seconds: float = 2.0, sr: int = SR, seed: int = 0):
+    """Two voiced stretches (harmonic 150 Hz with vibrato) between near-silent pauses; and the voiced mask."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    f0 = 150 * (1 + 0.03 * np.sin(2 * np.pi * 4 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    y = sum(np.sin(k * phase) / k for k in range(1, 8))
+    mask = ((t > 0.25 * seconds) & (t < 0.45 * seconds)) | ((t > 0.55 * seconds) & (t < 0.85 * seconds))
+    y = 0.3 * y / np.max(np.abs(y)) * mask + 1e-5 * rng.standard_normal(t.size)
+    return y.astype(np.float32), mask
+
+
+def _build(registry, name, **params):
+    return registry.build("augmenter", {"name": name, "params": params})
+
+
+# ------------------------------------------------------------------ each augmenter
+@pytest.mark.parametrize("name", BUILT_IN_AUGMENTERS)
+def test_augmenter_keeps_the_rate_and_is_deterministic(registry, name):
+    y, _ = voiced()
+    augmenter = registry.build("augmenter", name)
+    a = augmenter.apply(y, SR, np.random.default_rng(7))
+    b = augmenter.apply(y, SR, np.random.default_rng(7))
+    assert a.dtype == np.float32 and a.ndim == 1 and np.all(np.isfinite(a))
+    np.testing.assert_array_equal(a, b)
+    if name == "trim":
+        assert 0.1 * SR <= len(a) < len(y)  # the pauses at both ends are cut
+    elif name == "pad":
+        p = augmenter.params
+        assert 2 * p.min_seconds * SR <= len(a) - len(y) <= 2 * p.max_seconds * SR + 2
+    else:
+        assert abs(len(a) - len(y)) <= 2  # same rate in and out: same duration
+
+
+@pytest.mark.parametrize("snr", [0.0, 10.0, 20.0, 30.0])
+def test_noise_snr_is_relative_to_the_speech(registry, snr):
+    y, mask = voiced()
+    noisy = _build(registry, "noise", min_snr_db=snr, max_snr_db=snr, min_slope_db=-3.01,
+                   max_slope_db=-3.01).apply(y, SR, np.random.default_rng(1))
+    noise = noisy.astype(np.float64) - y
+    speech_power = np.mean(y[mask].astype(np.float64) ** 2)  # the voiced stretches, known by construction
+    measured = 10 * np.log10(speech_power / np.mean(noise ** 2))
+    assert abs(measured - snr) < 0.5
+    assert abs(10 * np.log10(active_power(y, SR) / speech_power)) < 0.5  # the estimate finds the speech
+
+
+@pytest.mark.parametrize("slope", [0.0, -3.01, -6.02])
+def test_noise_slope_in_db_per_octave(registry, slope):
+    import scipy.signal
+
+    y = np.zeros(4 * SR, np.float32)
+    y[SR: 3 * SR] = 0.1
+    noise = _build(registry, "noise", min_snr_db=0, max_snr_db=0, min_slope_db=slope,
+                   max_slope_db=slope).apply(y, SR, np.random.default_rng(2)) - y
+    f, psd = scipy.signal.welch(noise, SR, nperseg=4096)
+    band = (f >= 250) & (f <= 4000)
+    fit = np.polyfit(np.log2(f[band]), 10 * np.log10(psd[band]), 1)[0]
+    assert abs(fit - slope) < 0.5
+
+
+def test_resample_band_limits(registry):
+    sr = 22050
+    t = np.arange(sr) / sr
+    y = (0.2 * np.sin(2 * np.pi * 300 * t) + 0.2 * np.sin(2 * np.pi * 6000 * t)).astype(np.float32)
+    out = _build(registry, "resample", rates=[8000], quantize=True, p=1.0).apply(y, sr, np.random.default_rng(0))
+    spec = np.abs(np.fft.rfft(out[: sr]))
+    f = np.fft.rfftfreq(sr, 1 / sr)
+    assert spec[np.argmin(abs(f - 6000))] < 1e-3 * spec[np.argmin(abs(f - 300))]  # above 4 kHz: gone
+    assert np.allclose(out[1000:-1000], 0.2 * np.sin(2 * np.pi * 300 * t[1000:-1000]), atol=2e-3)
+
+
+def test_gain_reverb_codec_trim_pad_do_what_they_say(registry):
+    y, _ = voiced()
+    rng = np.random.default_rng
+    quieter = _build(registry, "gain", min_gain_db=-20, max_gain_db=-20).apply(y, SR, rng(0))
+    np.testing.assert_allclose(quieter, 0.1 * y, rtol=1e-5, atol=1e-9)
+    wet = _build(registry, "reverb", min_rt60=0.5, max_rt60=0.5, min_drr_db=0, max_drr_db=0).apply(y, SR, rng(0))
+    assert abs(10 * np.log10(active_power(wet, SR) / active_power(y, SR))) < 0.1  # speech level kept
+    pause = slice(int(0.92 * SR), int(1.08 * SR))  # the 0.9-1.1 s pause fills with the tail
+    assert np.mean(wet[pause] ** 2) > 100 * np.mean(y[pause] ** 2)
+    for fmt in ("ogg", "mp3"):
+        coded = _build(registry, "codec", formats=[fmt]).apply(y, SR, rng(0))
+        assert len(coded) == len(y) and not np.array_equal(coded, y)
+    trimmed = _build(registry, "trim", min_top_db=35, max_top_db=35).apply(y, SR, rng(0))
+    assert 1.15 * SR < len(trimmed) < 1.25 * SR  # the 0.5-1.7 s speech span, give or take a frame
+    padded = _build(registry, "pad", min_seconds=1, max_seconds=1, min_level_dbfs=-60,
+                    max_level_dbfs=-60).apply(y, SR, rng(0))
+    assert len(padded) == len(y) + 2 * SR
+    assert abs(10 * np.log10(np.mean(padded[: SR].astype(np.float64) ** 2)) + 60) < 0.5
+
+
+def test_chain_probability_and_seeds(registry):
+    y, _ = voiced()
+    never = Chain([_build(registry, "noise", p=0.0)])
+    np.testing.assert_array_equal(never.apply(y, SR, [1, 2]), y)
+    chain = Chain.from_entries([{"name": "noise", "params": {"p": 1.0}}, {"name": "gain", "params": {"p": 1.0}}],
+                               registry)
+    a, b, c = chain.apply(y, SR, [1, 2]), chain.apply(y, SR, [1, 2]), chain.apply(y, SR, [1, 3])
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    half = Chain([_build(registry, "gain", min_gain_db=-6, max_gain_db=-6, p=0.5)])
+    applied = [not np.array_equal(half.apply(y, SR, [s]), y) for s in range(200)]
+    assert 70 < sum(applied) < 130
+
+
+# ------------------------------------------------------------------ conditions
+def test_conditions_are_reproducible(registry):
+    y, _ = voiced()
+    digest = "ab" * 32
+    first = condition_variants(list(CONDITIONS), registry, seed=3)
+    again = condition_variants(list(CONDITIONS), registry, seed=3)
+    other = condition_variants(list(CONDITIONS), registry, seed=4)
+    assert set(first) == set(CONDITIONS) - {"clean"}
+    for name, variant in first.items():
+        out = variant.apply(y, SR, digest)
+        np.testing.assert_array_equal(out, again[name].apply(y, SR, digest))
+        assert not np.array_equal(out, y), name
+        if name in ("pink_20db", "pink_10db", "reverb", "padded_room_noise"):
+            assert not np.array_equal(out, other[name].apply(y, SR, digest)), name  # the seed matters
+        assert variant.digest(digest) != other[name].digest(digest) != digest
+
+
+def test_condition_names():
+    assert resolve_names(None) == []
+    assert resolve_names("all") == list(CONDITIONS)
+    assert resolve_names(["pink_10db", "resample_8k"]) == ["clean", "pink_10db", "resample_8k"]
+    assert resolve_names("ogg, mp3") == ["clean", "ogg", "mp3"]
+    with pytest.raises(ConfigError, match="unknown condition 'pink_99db'"):
+        resolve_names("pink_99db")
+
+
+def test_variant_digest_depends_on_chain_seed_and_copy(registry):
+    chain = Chain.from_entries(["noise"], registry)
+    other = Chain.from_entries([{"name": "noise", "params": {"max_snr_db": 20}}], registry)
+    d = "cd" * 32
+    digests = {Variant(chain, 0, "copy:1").digest(d), Variant(chain, 0, "copy:2").digest(d),
+               Variant(chain, 1, "copy:1").digest(d), Variant(other, 0, "copy:1").digest(d)}
+    assert len(digests) == 4 and Variant(chain, 0, "copy:1").digest(d) == Variant(chain, 0, "copy:1").digest(d)
+
+
+# ------------------------------------------------------------------ config
+def test_augmentation_config_errors_have_paths(tmp_path):
+    raw = tiny_config_dict(tmp_path, tmp_path / "runs")
+    raw["augmentation"] = {"copies": 0, "chains": [], "chain": [
+        {"name": "noise", "params": {"min_snr_db": 30, "max_snr_db": 5}},
+        {"name": "echo"},
+        {"name": "codec", "params": {"formats": ["flac"]}},
+        {"name": "resample", "params": {"p": 2}},
+        7,
+    ]}
+    raw["evaluation"]["conditions"] = ["pink_10db", "underwater"]
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    problems = dict(info.value.problems)
+    assert problems["augmentation.copies"] == "must be >= 1, got 0"
+    assert "unknown parameter" in problems["augmentation.chains"]
+    assert "min_snr_db (30.0) must be <= max_snr_db (5.0)" in problems["augmentation.chain.0.params"]
+    assert "unknown augmenter 'echo'" in problems["augmentation.chain.1.name"]
+    assert "must be one of ogg or mp3" in problems["augmentation.chain.2.params.formats.0"]
+    assert problems["augmentation.chain.3.params.p"] == "must be <= 1.0, got 2"
+    assert "expected a mapping" in problems["augmentation.chain.4"]
+    assert "unknown condition 'underwater'" in problems["evaluation.conditions"]
+    raw["augmentation"] = "lots"
+    raw["evaluation"]["conditions"] = "everything"
+    with pytest.raises(ConfigError) as info:
+        validate(raw, get_registry())
+    problems = dict(info.value.problems)
+    assert "expected a mapping with 'copies' and 'chain'" in problems["augmentation"]
+    assert "expected null, 'all' or a list" in problems["evaluation.conditions"]
+
+
+def test_augmentation_config_resolves_defaults(tmp_path):
+    raw = tiny_config_dict(tmp_path, tmp_path / "runs")
+    assert validate(raw, get_registry())["augmentation"] is None
+    raw["augmentation"] = {"chain": ["trim", {"name": "noise", "params": {"p": 1}}]}
+    aug = validate(raw, get_registry())["augmentation"]
+    assert aug["copies"] == 3
+    assert [e["name"] for e in aug["chain"]] == ["trim", "noise"] and aug["chain"][1]["params"]["p"] == 1.0
+    assert aug["chain"][0]["params"]["min_top_db"] == 25.0
+
+
+# ------------------------------------------------------------------ training rows only
+def test_augmented_copies_are_only_ever_training_rows(synthetic_corpus_dir, tmp_path):
+    registry = get_registry([HERE / "plugin_modules_spy"], load_entrypoints=False)
+    spy_clf = registry.get("classifier", "spy_classifier").cls
+    spy_bal = registry.get("balancer", "spy_balancer").cls
+    spy_clf.fits.clear()
+    spy_clf.predictions.clear()
+    spy_bal.seen.clear()
+    raw = tiny_config_dict(synthetic_corpus_dir, tmp_path, classifier={"name": "spy_classifier"})
+    raw.update({"features": ["spy_id"], "selectors": [], "balancer": {"name": "spy_balancer"},
+                "augmentation": {"copies": 2, "chain": [{"name": "spy_mark"}]}})
+    raw["evaluation"] = {"protocol": "group_kfold", "n_splits": 4}
+    config = validate(raw, registry)
+    result = run_training(config, registry, tmp_path / "run", progress=False)
+
+    n = 36  # clips of the synthetic corpus
+    fold_batches = [(rows, batch) for rows, batch in spy_clf.predictions if len(batch) and batch[:, 0].any()]
+    assert len(fold_batches) >= 4
+    for train_rows, test_rows in fold_batches:
+        assert not test_rows[:, 1].any(), "a test row is an augmented copy"
+        assert not set(train_rows[:, 0]) & set(test_rows[:, 0]), "a test clip (or a copy of it) was trained on"
+        assert train_rows[:, 1].sum() == 2 * (train_rows[:, 1] == 0).sum()  # both copies of every training clip
+    assert len(spy_bal.seen) >= 5 and all(seen[:, 1].any() for seen in spy_bal.seen)  # the balancer sees copies
+    final = spy_clf.fits[-1]  # the refit: every clip and every copy
+    assert len(final) == 3 * n and len(set(final[:, 0])) == n and final[:, 1].sum() == 2 * n
+    assert result.metrics["n"] == n and result.metrics["augmentation"] == {"copies": 2, "training_rows_added": 2 * n}
+
+
+# ------------------------------------------------------------------ end to end
+def test_train_with_augmentation_and_conditions_then_cached(synthetic_corpus_dir, tmp_path, monkeypatch):
+    import pandas as pd
+
+    raw = tiny_config_dict(synthetic_corpus_dir, tmp_path / "runs")
+    raw["extraction"] = {"n_jobs": 1, "cache": True, "cache_dir": str(tmp_path / "cache")}
+    raw["augmentation"] = {"copies": 2, "chain": [
+        {"name": "noise", "params": {"min_snr_db": 10, "max_snr_db": 30, "p": 0.8}},
+        {"name": "gain", "params": {"min_gain_db": -20, "max_gain_db": 0}},
+        {"name": "resample", "params": {"rates": [8000, 16000]}}]}
+    raw["evaluation"] = {"protocol": "group_kfold", "n_splits": 2, "conditions": ["resample_8k", "pink_10db"]}
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+
+    result = CliRunner().invoke(cli, ["train", str(cfg), "-o", str(tmp_path / "run1"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "UAR per condition: clean" in result.output and "worst condition:" in result.output
+    run = tmp_path / "run1"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert list(metrics["conditions"]) == ["clean", "resample_8k", "pink_10db"]
+    for m in metrics["conditions"].values():
+        assert set(m) == {"accuracy", "uar", "macro_f1", "n", "uar_ratio", "ece", "ece_raw"} and m["n"] == 36
+        assert 0 <= m["ece"] <= 1 and 0 <= m["ece_raw"] <= 1
+    assert metrics["conditions"]["clean"]["uar"] == pytest.approx(metrics["uar"])
+    worst = metrics["worst_condition"]
+    assert worst["name"] in ("resample_8k", "pink_10db")
+    assert worst["uar_ratio"] == pytest.approx(worst["uar"] / metrics["uar"])
+    assert (run / "conditions.png").stat().st_size > 5000
+    assert "worst condition" in (run / "classification_report.txt").read_text()
+    table = pd.read_parquet(run / "features.parquet")
+    assert table["copy"].value_counts().to_dict() == {0: 36, 1: 36, 2: 36}
+    assert len(pd.read_csv(run / "predictions.csv")) == 36
+
+    # the second run reads every vector (originals, copies, conditions) from the cache: nothing is decoded
+    from ser_framework.extraction import FeaturePipeline
+
+    decoded = []
+    original_load = FeaturePipeline.load
+    monkeypatch.setattr(FeaturePipeline, "load", lambda self, source, **kw: decoded.append(source)
+                        or original_load(self, source, **kw))
+    again = CliRunner().invoke(cli, ["train", str(cfg), "-o", str(tmp_path / "run2"), "-q"])
+    assert again.exit_code == 0, again.output
+    assert decoded == []
+    assert json.loads((tmp_path / "run2" / "metrics.json").read_text())["conditions"] == metrics["conditions"]
+
+
+def test_evaluate_conditions_json(tiny_bundle_dir, synthetic_corpus_dir):
+    result = CliRunner().invoke(cli, ["evaluate", str(synthetic_corpus_dir), "--model", str(tiny_bundle_dir),
+                                      "--dataset", "folder", "--json", "--conditions", "resample_16k,ogg"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert list(out["conditions"]) == ["clean", "resample_16k", "ogg"]
+    for name, m in out["conditions"].items():
+        assert {"accuracy", "uar", "macro_f1", "n", "labels", "confusion", "per_class", "labels_scored",
+                "uar_ratio"} <= set(m), name
+        assert m["n"] == out["n"] == 36
+    assert out["conditions"]["clean"]["uar"] == out["uar"]
+    assert out["worst_condition"]["name"] in ("resample_16k", "ogg")
+    text = CliRunner().invoke(cli, ["evaluate", str(synthetic_corpus_dir), "--model", str(tiny_bundle_dir),
+                                    "--dataset", "folder", "--conditions", "mp3", "-q"])
+    assert text.exit_code == 0 and "worst condition: mp3" in text.output
+    bad = CliRunner().invoke(cli, ["evaluate", str(synthetic_corpus_dir), "--model", str(tiny_bundle_dir),
+                                   "--dataset", "folder", "--conditions", "underwater"])
+    assert bad.exit_code == 1 and "unknown condition 'underwater'" in bad.output and "Traceback" not in bad.output
