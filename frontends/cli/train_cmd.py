@@ -67,7 +67,12 @@ def validate(config, overrides, plugins_dirs):
     parts = [cfg["dataset"]["name"], "+".join(f["name"] for f in cfg["features"]),
              (cfg["balancer"] or {}).get("name", "no balancer"),
              " > ".join(s["name"] for s in cfg["selectors"]) or "no selectors", cfg["classifier"]["name"]]
-    click.echo(f"{config}: valid ({' | '.join(parts)}; protocol {cfg['evaluation']['protocol']})")
+    aug = cfg.get("augmentation")
+    if aug:
+        parts.insert(2, f"{aug['copies']} augmented copies per training clip")
+    conditions = cfg["evaluation"].get("conditions")
+    tail = f"; conditions {conditions if isinstance(conditions, str) else ', '.join(conditions)}" if conditions else ""
+    click.echo(f"{config}: valid ({' | '.join(parts)}; protocol {cfg['evaluation']['protocol']}{tail})")
 
 
 @click.command()
@@ -90,7 +95,9 @@ def extract(config, overrides, output, plugins_dirs, quiet):
     table.to_parquet(buf, index=False)
     atomic_write_bytes(out, buf.getvalue())
     n_feat = sum(1 for c in table.columns if c.startswith("f") and c[1:].isdigit())
-    click.echo(f"{len(table)} clips × {n_feat} features → {out}")
+    copies = int((table["copy"] > 0).sum()) if "copy" in table.columns else 0
+    extra = f" (and {copies} augmented copies)" if copies else ""
+    click.echo(f"{len(table) - copies} clips{extra} × {n_feat} features → {out}")
 
 
 COMMANDS = [train, validate, extract]
