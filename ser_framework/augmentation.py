@@ -192,6 +192,11 @@ class TrainingCopies:
         """Indices of the copies whose original clip is in ``clips``."""
         return np.flatnonzero(np.isin(self.clip, clips))
 
+    def add_to(self, X, y, speakers, clips=None):
+        """``(X, y, speakers)`` of the original rows followed by the copies of ``clips`` (default: all)."""
+        extra = slice(None) if clips is None else self.of(clips)
+        return tuple(np.concatenate([a, b[extra]]) for a, b in zip((X, y, speakers), (self.X, self.y, self.speakers)))
+
 
 def augment_table(table, pipeline, config: dict, registry, progress: bool = True):
     """The feature table plus ``copies`` augmented rows per clip, marked by a ``copy`` column.

@@ -73,8 +73,7 @@ def evaluate_folds(X, y, speakers, labels, config, registry, pipeline, progress=
             raise DataError(f"fold {k}: the training part holds fewer than two classes")
         rows = (X[tr], y[tr], speakers[tr])
         if copies is not None:  # augmented copies of this fold's training clips only
-            extra = copies.of(tr)
-            rows = tuple(np.concatenate([a, b[extra]]) for a, b in zip(rows, (copies.X, copies.y, copies.speakers)))
+            rows = copies.add_to(*rows, clips=tr)
         model = fit_model(*rows, labels, config, registry, pipeline, seed=seed + k, progress=progress)
         p = model.predict_proba_features(X[te])
         if on_fold is not None:
@@ -164,8 +163,7 @@ def run_training(config: dict, registry, run_dir, *, progress: bool = True, over
         def fit_predict(train_idx, test_idx, seed):  # trains as the fold loop does (with training copies)
             rows = (X[train_idx], y[train_idx], speakers[train_idx])
             if copies is not None:
-                extra = copies.of(train_idx)
-                rows = tuple(np.concatenate([a, b[extra]]) for a, b in zip(rows, (copies.X, copies.y, copies.speakers)))
+                rows = copies.add_to(*rows, clips=train_idx)
             model = fit_model(*rows, labels, config, registry, pipeline, seed=seed, progress=False)
             return model.predict_proba_features(X[test_idx])
 
@@ -190,8 +188,7 @@ def run_training(config: dict, registry, run_dir, *, progress: bool = True, over
     t_eval = time.perf_counter() - t0 - t_extract
 
     if config["evaluation"]["refit"]:
-        rows = (X, y, speakers) if copies is None else tuple(
-            np.concatenate([a, b]) for a, b in zip((X, y, speakers), (copies.X, copies.y, copies.speakers)))
+        rows = (X, y, speakers) if copies is None else copies.add_to(X, y, speakers)
         final = fit_model(*rows, labels, config, registry, pipeline, seed=config["seed"], progress=progress)
         trained_on = "all clips"
     else:
