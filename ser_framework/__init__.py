@@ -46,7 +46,7 @@ _LAZY = {
     "load_bundle": "bundle", "Bundle": "bundle", "Prediction": "bundle", "MANIFEST": "bundle",
     "MIN_CONFIDENCE": "bundle",
     # honest confidence: calibration and the voice check
-    "expected_calibration_error": "calibration", "fit_temperature": "calibration",
+    "expected_calibration_error": "calibration", "ece_floor": "calibration", "fit_temperature": "calibration",
     "apply_temperature": "calibration", "save_reliability_png": "calibration",
     "check_voice": "voice", "voice_stats": "voice",
     # long recordings

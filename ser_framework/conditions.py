@@ -39,7 +39,7 @@ CONDITIONS: dict[str, list[dict]] = {
                                  max_level_dbfs=-60.0), _QUANTIZE],
 }
 #: metric keys of each condition kept in reports
-SUMMARY_KEYS = ("accuracy", "uar", "macro_f1", "n", "uar_ratio", "ece", "ece_raw")
+SUMMARY_KEYS = ("accuracy", "uar", "macro_f1", "n", "uar_ratio", "ece", "ece_raw", "ece_floor", "ece_floor_p95")
 
 
 def name_problems(spec) -> list[str]:
@@ -123,15 +123,19 @@ def condition_report(y_true, probabilities: dict, labels) -> dict:
     ``probabilities[name]`` is the (clips × labels) array of that condition,
     rows aligned with ``y_true``. Each condition's metrics are those of
     :func:`~ser_framework.evaluation.compute_metrics` plus ``uar_ratio`` (its
-    UAR over the clean UAR) and ``ece``, the expected calibration error of the
-    probabilities as given (10 bins).
+    UAR over the clean UAR), ``ece``, the expected calibration error of the
+    probabilities as given (10 bins), and ``ece_floor``/``ece_floor_p95``: the
+    mean and 95th percentile of the ECE a perfectly calibrated model with the
+    same confidences would show on this many clips (:func:`~ser_framework.calibration.ece_floor`).
     """
-    from .calibration import expected_calibration_error
+    from .calibration import ece_floor, expected_calibration_error
 
     out = {}
     for name, proba in probabilities.items():
         metrics = compute_metrics(y_true, np.asarray(proba).argmax(axis=1), labels)
         metrics["ece"] = expected_calibration_error(y_true, proba)
+        floor = ece_floor(proba)
+        metrics["ece_floor"], metrics["ece_floor_p95"] = floor["mean"], floor["p95"]
         out[name] = metrics
     clean = out.get("clean", {}).get("uar")
     for metrics in out.values():
@@ -151,13 +155,19 @@ def summary(report: dict) -> dict:
 
 
 def report_text(report: dict) -> str:
-    """A table: one line per condition with accuracy, UAR, macro-F1, n, the ratio to clean and ECE."""
-    lines = [f"{'condition':>18} {'accuracy':>9} {'UAR':>9} {'macro F1':>9} {'n':>6} {'UAR/clean':>10} {'ECE':>7}"]
+    """A table: one line per condition with accuracy, UAR, macro-F1, n, the ratio to clean, ECE and its floor.
+
+    "ECE floor" is the ECE a perfectly calibrated model with the same
+    confidences would show on this many clips (mean over simulated samples).
+    """
+    lines = [f"{'condition':>18} {'accuracy':>9} {'UAR':>9} {'macro F1':>9} {'n':>6} {'UAR/clean':>10} {'ECE':>7}"
+             f" {'ECE floor':>10}"]
     for name, m in report["conditions"].items():
         ratio = "" if m.get("uar_ratio") is None else f"{m['uar_ratio']:.3f}"
         ece = "" if m.get("ece") is None else f"{m['ece']:.3f}"
+        floor = "" if m.get("ece_floor") is None else f"{m['ece_floor']:.3f}"
         lines.append(f"{name:>18} {m['accuracy']:9.3f} {m['uar']:9.3f} {m['macro_f1']:9.3f} {m['n']:6d} "
-                     f"{ratio:>10} {ece:>7}")
+                     f"{ratio:>10} {ece:>7} {floor:>10}")
     worst = report.get("worst_condition")
     if worst:
         ratio = "n/a" if worst["uar_ratio"] is None else f"{worst['uar_ratio']:.3f}"

@@ -266,7 +266,9 @@ def test_train_with_augmentation_and_conditions_then_cached(synthetic_corpus_dir
     metrics = json.loads((run / "metrics.json").read_text())
     assert list(metrics["conditions"]) == ["clean", "resample_8k", "pink_10db"]
     for m in metrics["conditions"].values():
-        assert set(m) == {"accuracy", "uar", "macro_f1", "n", "uar_ratio", "ece", "ece_raw"} and m["n"] == 36
+        assert set(m) == {"accuracy", "uar", "macro_f1", "n", "uar_ratio", "ece", "ece_raw", "ece_floor",
+                          "ece_floor_p95"} and m["n"] == 36
+        assert 0 <= m["ece_floor"] <= 1 and 0 <= m["ece_floor_p95"] <= 1
         assert 0 <= m["ece"] <= 1 and 0 <= m["ece_raw"] <= 1
     assert metrics["conditions"]["clean"]["uar"] == pytest.approx(metrics["uar"])
     worst = metrics["worst_condition"]

@@ -10,6 +10,7 @@ import pytest
 from ser_framework.calibration import (
     apply_temperature,
     calibrate_out_of_fold,
+    ece_floor,
     expected_calibration_error,
     fit_temperature,
     reliability_bins,
@@ -42,6 +43,23 @@ def test_ece_of_a_hand_made_example():
     assert bins["count"][8] == 2 and bins["count"][6] == 1 and bins["count"][5] == 1 and bins["count"].sum() == 4
     assert expected_calibration_error(y, np.eye(2)[y]) == 0.0  # certain and right
     assert expected_calibration_error(np.zeros(0, int), np.zeros((0, 2))) == 0.0
+
+
+def test_ece_floor_is_what_a_perfectly_calibrated_model_shows_at_that_size():
+    # 200 small samples of a calibrated classifier: their ECEs sit inside the floor's range,
+    # far above zero; an over-confident one on the same rows lands beyond it.
+    z, y = _calibrated_sample(n=200 * 240, k=8, seed=3)
+    p = _softmax(z)
+    observed = [expected_calibration_error(y[i:i + 240], p[i:i + 240]) for i in range(0, len(y), 240)]
+    floor = ece_floor(p[:240], reps=2000)
+    assert floor["n"] == 240 and 0.02 < floor["mean"] < 0.12 and floor["p5"] < floor["mean"] < floor["p95"]
+    assert abs(np.mean(observed) - floor["mean"]) < 0.2 * floor["mean"]
+    inside = np.mean([floor["p5"] <= e <= floor["p95"] for e in observed])
+    assert inside > 0.75
+    assert ece_floor(p[:4000])["mean"] < floor["mean"] / 2.5  # shrinks like 1/sqrt(n)
+    over = _softmax(3 * z[:240])
+    assert expected_calibration_error(y[:240], over) > ece_floor(over)["p95"]
+    assert ece_floor(np.zeros((0, 8)))["mean"] == 0.0
 
 
 def test_temperature_scaling_fixes_an_over_confident_classifier():
