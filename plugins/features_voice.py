@@ -241,7 +241,7 @@ def _power(ctx, sr: int, n_fft: int, win: int, hop: int, min_length: int) -> np.
     return ctx.memo(("voice_band", "power", sr, n_fft, win, hop, min_length), compute)
 
 
-def speech_frames(ctx, p: SpeechFrameParams) -> SpeechFrames:
+def speech_frames(ctx, p: SpeechFrameParams, octave_cost: float = 0.0) -> SpeechFrames:
     """Level-normalise the clip's spectra and find its speech frames, voiced frames and F0.
 
     The level is the mean band energy of the frames within ``vad_rel_db`` of the loudest
@@ -249,13 +249,14 @@ def speech_frames(ctx, p: SpeechFrameParams) -> SpeechFrames:
     Speech frames are those within ``vad_rel_db`` of the 95th-percentile frame and
     ``vad_floor_db`` above the 10th. Cached on ``ctx`` per setting, so ``voice_band`` and
     ``voice_quality`` on one clip share the work. A clip shorter than the pitch window is
-    zero-padded to it.
+    zero-padded to it. ``octave_cost`` goes to :func:`ser_framework.pitch_track` (``voice_band``
+    uses 0, the plain argmax it was researched with).
     """
-    key = ("voice_band", "frames", *(getattr(p, name) for name in SpeechFrameParams.model_fields))
-    return ctx.memo(key, lambda: _speech_frames(ctx, p))
+    key = ("voice_band", "frames", octave_cost, *(getattr(p, name) for name in SpeechFrameParams.model_fields))
+    return ctx.memo(key, lambda: _speech_frames(ctx, p, octave_cost))
 
 
-def _speech_frames(ctx, p: SpeechFrameParams) -> SpeechFrames:
+def _speech_frames(ctx, p: SpeechFrameParams, octave_cost: float) -> SpeechFrames:
     sr = p.sample_rate
     n_fft, win, hop, n_fft_p, win_p = frame_sizes(sr)
     P = _power(ctx, sr, n_fft, win, hop, win_p)
@@ -279,7 +280,7 @@ def _speech_frames(ctx, p: SpeechFrameParams) -> SpeechFrames:
     sel = e_db > max(p95 - p.vad_rel_db, p10 + p.vad_floor_db)
 
     f0, harm = pitch_track(P2n, sr=sr, n_fft=n_fft_p, win=win_p, fmin=p.pitch_fmin, fmax=p.fmax,
-                           f0_min=p.f0_min, f0_max=p.f0_max)
+                           f0_min=p.f0_min, f0_max=p.f0_max, octave_cost=octave_cost)
     for a in (Pn, P2n, e_db, sel, f0, harm):
         a.setflags(write=False)
     return SpeechFrames(sr=sr, hop=hop, n_fft=n_fft, n_fft_p=n_fft_p, Pn=Pn, P2n=P2n, freqs=freqs, eband=eband,

@@ -133,14 +133,16 @@ def _window_autocorrelation(win: int, n_fft: int) -> np.ndarray:
 
 
 def pitch_track(P2: np.ndarray, *, sr: int, n_fft: int, win: int, fmin: float, fmax: float,
-                f0_min: float, f0_max: float) -> tuple[np.ndarray, np.ndarray]:
+                f0_min: float, f0_max: float, octave_cost: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """F0 (Hz) and harmonicity (0-1) per frame from a power spectrogram.
 
     The autocorrelation of the ``fmin``-``fmax`` Hz part of each frame is divided by its value at
     lag 0 and by the window's own autocorrelation (Boersma's correction); its highest peak between
     the lags of ``f0_max`` and ``f0_min`` (refined by parabolic interpolation) gives F0, its height
-    the harmonicity. Plain argmax: on strictly periodic input a peak at two or three periods can
-    win (octave-down errors).
+    the harmonicity. With ``octave_cost`` 0 this is the plain argmax, and on strictly periodic
+    input a peak at two or three periods can win (octave-down errors); a positive ``octave_cost``
+    lowers each lag's score by that much per octave above the shortest lag searched (as Praat's
+    octave cost does), so a multiple of the period wins only when it is clearly stronger.
 
     Parameters
     ----------
@@ -154,6 +156,8 @@ def pitch_track(P2: np.ndarray, *, sr: int, n_fft: int, win: int, fmin: float, f
         The band (Hz) whose autocorrelation is read.
     f0_min, f0_max : float
         The F0 range searched (Hz).
+    octave_cost : float
+        Score penalty per octave of lag (0: plain argmax).
     """
     freqs = np.arange(P2.shape[0]) * sr / n_fft
     band = (freqs >= fmin) & (freqs <= fmax)
@@ -162,7 +166,10 @@ def pitch_track(P2: np.ndarray, *, sr: int, n_fft: int, win: int, fmin: float, f
     lo, hi = int(sr / f0_max), int(sr / f0_min)
     seg = r[lo:hi + 1]
     cols = np.arange(seg.shape[1])
-    k = np.argmax(seg, axis=0)
+    if octave_cost:
+        k = np.argmax(seg - octave_cost * np.log2(np.arange(lo, hi + 1) / lo)[:, None], axis=0)
+    else:
+        k = np.argmax(seg, axis=0)
     a, b = seg[np.clip(k - 1, 0, len(seg) - 1), cols], seg[k, cols]
     c = seg[np.clip(k + 1, 0, len(seg) - 1), cols]
     den = a - 2 * b + c
