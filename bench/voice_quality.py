@@ -45,7 +45,7 @@ def score(features: list) -> dict:
     worst = metrics["worst_condition"]
     return {"uar": metrics["uar"], "accuracy": metrics["accuracy"], "uar_fold_std": metrics["fold_summary"]["uar"]["std"],
             "worst": worst["name"], "worst_uar": worst["uar"], "worst_ratio": worst["uar_ratio"],
-            "ece": metrics["calibration"]["ece"], "seconds": round(time.perf_counter() - t0, 1),
+            "ece_raw": metrics["calibration"]["ece_raw"], "ece": metrics["calibration"]["ece"], "seconds": round(time.perf_counter() - t0, 1),
             "n": metrics["n"], "protocol": metrics["protocol_description"]}
 
 
@@ -57,11 +57,11 @@ def main() -> None:
     first = next(iter(rows.values()))
     print(f"protocol: {first['protocol']}, actors 1-16, n = {first['n']} clips per condition; "
           "logistic regression (C 0.003, balanced), 3 augmented copies per training clip")
-    print("\n| features | clean UAR (fold sd) | clean accuracy | worst condition: UAR (× clean) | ECE (calibrated) | seconds |")
+    print("\n| features | clean UAR (fold sd) | clean accuracy | worst condition: UAR (× clean) | ECE raw → calibrated | seconds |")
     print("|---|---|---|---|---|---|")
     for name, r in rows.items():
         print(f"| {name} | {r['uar']:.3f} (± {r['uar_fold_std']:.3f}) | {r['accuracy']:.3f} | "
-              f"{r['worst']}: {r['worst_uar']:.3f} ({r['worst_ratio']:.2f} ×) | {r['ece']:.3f} | {r['seconds']} |")
+              f"{r['worst']}: {r['worst_uar']:.3f} ({r['worst_ratio']:.2f} ×) | {r['ece_raw']:.3f} → {r['ece']:.3f} | {r['seconds']} |")
     out = ROOT / "bench" / "results" / "voice_quality.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(rows, indent=2))
