@@ -28,11 +28,12 @@ the reference implementation (``frontend_new`` in exp10/common.py with
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import model_validator
 
-from ser_framework import FeatureExtractor, Field, Params, hookimpl
+from ser_framework import FeatureExtractor, Field, Params, hookimpl, pitch_track
 
 #: analysis frames, in seconds (25-ms window, 10-ms hop; 40-ms window for the pitch tracker)
 WINDOW_S, HOP_S, PITCH_WINDOW_S = 0.025, 0.010, 0.040
@@ -68,44 +69,6 @@ def mel_filters(sr: int, n_fft: int, fmin: float, fmax: float) -> np.ndarray:
                                 htk=False, norm="slaney").astype(np.float64)
     basis.setflags(write=False)
     return basis
-
-
-@functools.lru_cache(maxsize=16)
-def window_autocorrelation(win: int, n_fft: int) -> np.ndarray:
-    """Autocorrelation of the zero-padded Hann window, normalised to 1 at lag 0."""
-    import scipy.signal
-
-    w = np.pad(scipy.signal.get_window("hann", win, fftbins=True), (0, n_fft - win))
-    ac = np.fft.irfft(np.abs(np.fft.rfft(w, 2 * n_fft)) ** 2)[:n_fft]
-    ac = ac / ac[0]
-    ac.setflags(write=False)
-    return ac
-
-
-def pitch_track(P2: np.ndarray, *, sr: int, n_fft: int, win: int, fmin: float, fmax: float,
-                f0_min: float, f0_max: float) -> tuple[np.ndarray, np.ndarray]:
-    """F0 (Hz) and harmonicity (0-1) per frame from the band-limited power spectrum ``P2``.
-
-    The autocorrelation of the ``fmin``-``fmax`` Hz part of each frame is divided by its
-    value at lag 0 and by the window's own autocorrelation; its highest peak between the
-    lags of ``f0_max`` and ``f0_min`` (refined by parabolic interpolation) gives F0, its
-    height the harmonicity. Plain argmax: octave-down errors happen (measured in exp10).
-    """
-    freqs = np.arange(P2.shape[0]) * sr / n_fft
-    band = (freqs >= fmin) & (freqs <= fmax)
-    r = np.fft.irfft(P2 * band[:, None], n=n_fft, axis=0)[: n_fft // 2]
-    r = r / (r[0:1] + 1e-30)
-    r = r / np.maximum(window_autocorrelation(win, n_fft)[: n_fft // 2, None], 1e-3)
-    lo, hi = int(sr / f0_max), int(sr / f0_min)
-    seg = r[lo:hi + 1]
-    cols = np.arange(seg.shape[1])
-    k = np.argmax(seg, axis=0)
-    a, b = seg[np.clip(k - 1, 0, len(seg) - 1), cols], seg[k, cols]
-    c = seg[np.clip(k + 1, 0, len(seg) - 1), cols]
-    den = a - 2 * b + c
-    d = np.where(np.abs(den) > 1e-9, 0.5 * (a - c) / den, 0.0)
-    lag = lo + k + np.clip(d, -0.5, 0.5)
-    return sr / lag, np.clip(b, 0, 1)
 
 
 def _delta(M: np.ndarray, order: int = 1) -> np.ndarray:
@@ -209,13 +172,12 @@ def rhythm_and_contour(e_db: np.ndarray, sel: np.ndarray, voiced: np.ndarray, st
                      rise, np.percentile(harm[idx], 90)])
 
 
-class VoiceBandParams(Params):
-    """Settings of the ``voice_band`` front end; the defaults are the researched values."""
+class SpeechFrameParams(Params):
+    """How the speech frames, their level and their pitch are found (shared by ``voice_band`` and ``voice_quality``)."""
 
     sample_rate: int = Field(16000, ge=8000, le=48000, description="analysis sample rate (Hz); the clip is resampled to it (soxr HQ)")
-    fmax: float = Field(4000.0, ge=2000.0, description="upper band edge (Hz) of the level, VAD, mel, spectral rows and pitch band")
+    fmax: float = Field(4000.0, ge=2000.0, description="upper band edge (Hz) of the level, VAD, spectra and pitch band")
     energy_fmin: float = Field(150.0, ge=0.0, description="lower edge (Hz) of the frame energy used for the level and the speech frames")
-    mel_fmin: float = Field(100.0, ge=0.0, description="lowest mel band edge (Hz)")
     pitch_fmin: float = Field(100.0, ge=0.0, description="lower edge (Hz) of the band the pitch autocorrelation uses")
     floor_db: float = Field(-70.0, le=-20.0, description="flat spectral floor (dB re the active-speech power)")
     vad_rel_db: float = Field(35.0, gt=0.0, description="speech frames lie within this many dB of the 95th-percentile frame")
@@ -224,16 +186,105 @@ class VoiceBandParams(Params):
     f0_min: float = Field(60.0, ge=40.0, description="lowest F0 searched (Hz)")
     f0_max: float = Field(400.0, le=1000.0, description="highest F0 searched (Hz)")
 
+    #: the band edges that must lie at least 500 Hz below ``fmax``
+    _below_fmax = ("energy_fmin", "pitch_fmin")
+
     @model_validator(mode="after")
     def _consistent(self):
         if self.fmax > self.sample_rate / 2:
             raise ValueError(f"fmax ({self.fmax} Hz) must not exceed half the sample rate ({self.sample_rate / 2} Hz)")
-        for name in ("energy_fmin", "mel_fmin", "pitch_fmin"):
+        for name in self._below_fmax:
             if getattr(self, name) >= self.fmax - 500:
                 raise ValueError(f"{name} ({getattr(self, name)} Hz) must be at least 500 Hz below fmax ({self.fmax} Hz)")
         if self.f0_min >= self.f0_max:
             raise ValueError(f"f0_min ({self.f0_min} Hz) must be below f0_max ({self.f0_max} Hz)")
         return self
+
+
+class VoiceBandParams(SpeechFrameParams):
+    """Settings of the ``voice_band`` front end; the defaults are the researched values."""
+
+    mel_fmin: float = Field(100.0, ge=0.0, description="lowest mel band edge (Hz)")
+
+    _below_fmax = ("energy_fmin", "mel_fmin", "pitch_fmin")
+
+
+@dataclass(frozen=True)
+class SpeechFrames:
+    """One clip's level-normalised spectra, speech frames and pitch track (10-ms hop)."""
+
+    sr: int  #: analysis rate (Hz)
+    hop: int  #: hop (samples)
+    n_fft: int  #: FFT size of ``Pn`` (25-ms window)
+    n_fft_p: int  #: FFT size of ``P2n`` (40-ms window)
+    Pn: np.ndarray  #: power spectra over the active-speech power, with the flat floor (bins x frames)
+    P2n: np.ndarray  #: the same with the pitch tracker's 40-ms window
+    freqs: np.ndarray  #: bin frequencies of ``Pn`` (Hz)
+    eband: np.ndarray  #: the bins of the frame energy
+    e_db: np.ndarray  #: normalised band energy per frame (dB)
+    sel: np.ndarray  #: speech frames
+    f0: np.ndarray  #: F0 per frame (Hz)
+    harm: np.ndarray  #: harmonicity per frame (0-1)
+    voiced: np.ndarray  #: speech frames whose harmonicity exceeds the threshold
+
+
+def _power(ctx, sr: int, n_fft: int, win: int, hop: int, min_length: int) -> np.ndarray:
+    """The power spectrogram of the clip at ``sr`` (zero-padded to ``min_length`` samples), cached on ``ctx``."""
+    def compute():
+        y = ctx.resampled(sr)
+        if len(y) < min_length:
+            y = np.pad(y, (0, min_length - len(y)))
+        P = power_spectrogram(y, n_fft=n_fft, win=win, hop=hop)
+        P.setflags(write=False)
+        return P
+
+    return ctx.memo(("voice_band", "power", sr, n_fft, win, hop, min_length), compute)
+
+
+def speech_frames(ctx, p: SpeechFrameParams, octave_cost: float = 0.0) -> SpeechFrames:
+    """Level-normalise the clip's spectra and find its speech frames, voiced frames and F0.
+
+    The level is the mean band energy of the frames within ``vad_rel_db`` of the loudest
+    (95th percentile); spectra are divided by it and get a flat floor ``floor_db`` below it.
+    Speech frames are those within ``vad_rel_db`` of the 95th-percentile frame and
+    ``vad_floor_db`` above the 10th. Cached on ``ctx`` per setting, so ``voice_band`` and
+    ``voice_quality`` on one clip share the work. A clip shorter than the pitch window is
+    zero-padded to it. ``octave_cost`` goes to :func:`ser_framework.pitch_track` (``voice_band``
+    uses 0, the plain argmax it was researched with).
+    """
+    key = ("voice_band", "frames", octave_cost, *(getattr(p, name) for name in SpeechFrameParams.model_fields))
+    return ctx.memo(key, lambda: _speech_frames(ctx, p, octave_cost))
+
+
+def _speech_frames(ctx, p: SpeechFrameParams, octave_cost: float) -> SpeechFrames:
+    sr = p.sample_rate
+    n_fft, win, hop, n_fft_p, win_p = frame_sizes(sr)
+    P = _power(ctx, sr, n_fft, win, hop, win_p)
+    P2 = _power(ctx, sr, n_fft_p, win_p, hop, win_p)
+    T = min(P.shape[1], P2.shape[1])
+    P, P2 = P[:, :T], P2[:, :T]
+    freqs = np.arange(P.shape[0]) * sr / n_fft
+
+    # level: mean band energy of the active frames; divide by it and add the floor
+    eband = (freqs >= p.energy_fmin) & (freqs <= p.fmax)
+    e_lin = P[eband].sum(0) + 1e-30
+    e_raw_db = 10 * np.log10(e_lin)
+    level = float(np.mean(e_lin[e_raw_db > np.percentile(e_raw_db, 95) - p.vad_rel_db]))
+    floor = 10 ** (p.floor_db / 10)
+    Pn = P / level + floor / P.shape[0]
+    P2n = P2 / level + floor / P2.shape[0]
+
+    # speech frames: the noise-aware rule on the normalised band energy
+    e_db = 10 * np.log10(Pn[eband].sum(0))
+    p95, p10 = np.percentile(e_db, [95, 10])
+    sel = e_db > max(p95 - p.vad_rel_db, p10 + p.vad_floor_db)
+
+    f0, harm = pitch_track(P2n, sr=sr, n_fft=n_fft_p, win=win_p, fmin=p.pitch_fmin, fmax=p.fmax,
+                           f0_min=p.f0_min, f0_max=p.f0_max, octave_cost=octave_cost)
+    for a in (Pn, P2n, e_db, sel, f0, harm):
+        a.setflags(write=False)
+    return SpeechFrames(sr=sr, hop=hop, n_fft=n_fft, n_fft_p=n_fft_p, Pn=Pn, P2n=P2n, freqs=freqs, eband=eband,
+                        e_db=e_db, sel=sel, f0=f0, harm=harm, voiced=sel & (harm > p.voicing_threshold))
 
 
 class VoiceBand(FeatureExtractor):
@@ -242,51 +293,12 @@ class VoiceBand(FeatureExtractor):
     name = "voice_band"
     Params = VoiceBandParams
 
-    @staticmethod
-    def _power(ctx, sr: int, n_fft: int, win: int, hop: int, min_length: int) -> np.ndarray:
-        """The power spectrogram of the clip at ``sr`` (zero-padded to ``min_length`` samples).
-
-        Cached on the context (read-only), so other extractors on the clip can share it.
-        """
-        def compute():
-            y = ctx.resampled(sr)
-            if len(y) < min_length:
-                y = np.pad(y, (0, min_length - len(y)))
-            P = power_spectrogram(y, n_fft=n_fft, win=win, hop=hop)
-            P.setflags(write=False)
-            return P
-
-        return ctx.memo(("voice_band", "power", sr, n_fft, win, hop, min_length), compute)
-
     def extract(self, ctx) -> np.ndarray:
         p = self.params
-        sr = p.sample_rate
-        n_fft, win, hop, n_fft_p, win_p = frame_sizes(sr)
-        # a clip shorter than the pitch window is zero-padded to it (for both spectra)
-        P = self._power(ctx, sr, n_fft, win, hop, win_p)
-        P2 = self._power(ctx, sr, n_fft_p, win_p, hop, win_p)
-        T = min(P.shape[1], P2.shape[1])
-        P, P2 = P[:, :T], P2[:, :T]
-        freqs = np.arange(P.shape[0]) * sr / n_fft
-
-        # level: mean band energy of the active frames; divide by it and add the floor
-        eband = (freqs >= p.energy_fmin) & (freqs <= p.fmax)
-        e_lin = P[eband].sum(0) + 1e-30
-        e_raw_db = 10 * np.log10(e_lin)
-        level = float(np.mean(e_lin[e_raw_db > np.percentile(e_raw_db, 95) - p.vad_rel_db]))
-        floor = 10 ** (p.floor_db / 10)
-        Pn = P / level + floor / P.shape[0]
-        P2n = P2 / level + floor / P2.shape[0]
-
-        # speech frames: the noise-aware rule on the normalised band energy
-        e_db = 10 * np.log10(Pn[eband].sum(0))
-        p95, p10 = np.percentile(e_db, [95, 10])
-        sel = e_db > max(p95 - p.vad_rel_db, p10 + p.vad_floor_db)
-
-        f0, harm = pitch_track(P2n, sr=sr, n_fft=n_fft_p, win=win_p, fmin=p.pitch_fmin, fmax=p.fmax,
-                               f0_min=p.f0_min, f0_max=p.f0_max)
-        st = 12 * np.log2(f0 / 55.0)
-        voiced = sel & (harm > p.voicing_threshold)
+        f = speech_frames(ctx, p)
+        sr, n_fft, hop, Pn, freqs, sel, voiced = f.sr, f.n_fft, f.hop, f.Pn, f.freqs, f.sel, f.voiced
+        st = 12 * np.log2(f.f0 / 55.0)
+        T = Pn.shape[1]
 
         import scipy.fft
 
@@ -296,9 +308,9 @@ class VoiceBand(FeatureExtractor):
         idx = sel if sel.sum() >= 3 else np.ones(T, bool)
         vector = np.concatenate([
             pooled_stats(logmel, sel), pooled_stats(mfcc, sel, _delta(mfcc)),
-            pooled_stats(spec, sel, _delta(spec)), pitch_stats(st, harm, sel, voiced),
+            pooled_stats(spec, sel, _delta(spec)), pitch_stats(st, f.harm, sel, voiced),
             mfcc_shape_stats(mfcc, idx), octave_contrast_stats(Pn, freqs, idx),
-            rhythm_and_contour(e_db, sel, voiced, st, harm, idx, hop / sr),
+            rhythm_and_contour(f.e_db, sel, voiced, st, f.harm, idx, hop / sr),
         ])
         # every value is finite by construction (floored spectra, guarded divisions); this is a last guard
         return np.nan_to_num(vector, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)

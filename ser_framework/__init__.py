@@ -48,7 +48,7 @@ _LAZY = {
     # honest confidence: calibration and the voice check
     "expected_calibration_error": "calibration", "ece_floor": "calibration", "fit_temperature": "calibration",
     "apply_temperature": "calibration", "save_reliability_png": "calibration",
-    "check_voice": "voice", "voice_stats": "voice",
+    "check_voice": "voice", "voice_stats": "voice", "pitch_track": "voice",
     # long recordings
     "emotion_timeline": "timeline:timeline", "timeline_table": "timeline:table", "write_timeline_csv": "timeline:write_csv",
     "clock": "timeline.export",

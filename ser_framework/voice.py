@@ -119,12 +119,64 @@ def _window(win: int, n_fft: int) -> np.ndarray:
     return np.pad(w, (left, n_fft - win - left))
 
 
-@functools.lru_cache(maxsize=1)
-def _window_autocorrelation() -> np.ndarray:
-    """Autocorrelation of the pitch window, to undo its taper in the frame autocorrelations."""
-    w = np.pad(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(_WIN_P) / _WIN_P), (0, _N_FFT_P - _WIN_P))
-    ac = np.fft.irfft(np.abs(np.fft.rfft(w, 2 * _N_FFT_P)) ** 2)[:_N_FFT_P]
-    return np.maximum(ac[: _N_FFT_P // 2] / ac[0], 1e-3)
+@functools.lru_cache(maxsize=16)
+def _window_autocorrelation(win: int, n_fft: int) -> np.ndarray:
+    """Autocorrelation of a ``win``-sample Hann window zero-padded to ``n_fft`` (lags below ``n_fft / 2``).
+
+    Normalised to 1 at lag 0 and floored at 1e-3; dividing by it undoes the window's taper.
+    """
+    w = np.pad(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win) / win), (0, n_fft - win))
+    ac = np.fft.irfft(np.abs(np.fft.rfft(w, 2 * n_fft)) ** 2)[:n_fft]
+    ac = np.maximum(ac[: n_fft // 2] / ac[0], 1e-3)
+    ac.setflags(write=False)
+    return ac
+
+
+def pitch_track(P2: np.ndarray, *, sr: int, n_fft: int, win: int, fmin: float, fmax: float,
+                f0_min: float, f0_max: float, octave_cost: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """F0 (Hz) and harmonicity (0-1) per frame from a power spectrogram.
+
+    The autocorrelation of the ``fmin``-``fmax`` Hz part of each frame is divided by its value at
+    lag 0 and by the window's own autocorrelation (Boersma's correction); its highest peak between
+    the lags of ``f0_max`` and ``f0_min`` (refined by parabolic interpolation) gives F0, its height
+    the harmonicity. With ``octave_cost`` 0 this is the plain argmax, and on strictly periodic
+    input a peak at two or three periods can win (octave-down errors); a positive ``octave_cost``
+    lowers each lag's score by that much per octave above the shortest lag searched (as Praat's
+    octave cost does), so a multiple of the period wins only when it is clearly stronger.
+
+    Parameters
+    ----------
+    P2 : np.ndarray
+        ``|STFT|^2`` (bins x frames) of frames taken with a ``win``-sample Hann window and ``n_fft``.
+    sr : int
+        Sample rate (Hz).
+    n_fft, win : int
+        FFT size and window length (samples) of ``P2``.
+    fmin, fmax : float
+        The band (Hz) whose autocorrelation is read.
+    f0_min, f0_max : float
+        The F0 range searched (Hz).
+    octave_cost : float
+        Score penalty per octave of lag (0: plain argmax).
+    """
+    freqs = np.arange(P2.shape[0]) * sr / n_fft
+    band = (freqs >= fmin) & (freqs <= fmax)
+    r = np.fft.irfft(P2 * band[:, None], n=n_fft, axis=0)[: n_fft // 2]
+    r = r / (r[0:1] + 1e-30) / _window_autocorrelation(win, n_fft)[:, None]
+    lo, hi = int(sr / f0_max), int(sr / f0_min)
+    seg = r[lo:hi + 1]
+    cols = np.arange(seg.shape[1])
+    if octave_cost:
+        k = np.argmax(seg - octave_cost * np.log2(np.arange(lo, hi + 1) / lo)[:, None], axis=0)
+    else:
+        k = np.argmax(seg, axis=0)
+    a, b = seg[np.clip(k - 1, 0, len(seg) - 1), cols], seg[k, cols]
+    c = seg[np.clip(k + 1, 0, len(seg) - 1), cols]
+    den = a - 2 * b + c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(np.abs(den) > 1e-9, 0.5 * (a - c) / den, 0.0)
+    lag = lo + k + np.clip(d, -0.5, 0.5)
+    return sr / lag, np.clip(b, 0.0, 1.0)
 
 
 def _power(y: np.ndarray, n_fft: int, win: int) -> np.ndarray:
@@ -133,25 +185,6 @@ def _power(y: np.ndarray, n_fft: int, win: int) -> np.ndarray:
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::_HOP]
     spec = np.fft.rfft(frames * _window(win, n_fft), axis=1)
     return (spec.real ** 2 + spec.imag ** 2).T
-
-
-def _pitch(P2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """F0 (Hz) and harmonicity in [0, 1] per frame from the 40-ms power spectrum (50 Hz-4 kHz)."""
-    freqs = np.arange(P2.shape[0]) * SAMPLE_RATE / _N_FFT_P
-    band = (freqs >= _PITCH_LO) & (freqs <= _BAND_HI)
-    r = np.fft.irfft(P2 * band[:, None], n=_N_FFT_P, axis=0)[: _N_FFT_P // 2]
-    r = r / (r[0:1] + 1e-30) / _window_autocorrelation()[:, None]
-    lo, hi = int(SAMPLE_RATE / _F0_MAX), int(SAMPLE_RATE / _F0_MIN)
-    seg = r[lo:hi + 1]
-    cols = np.arange(seg.shape[1])
-    k = np.argmax(seg, axis=0)
-    a, b = seg[np.clip(k - 1, 0, len(seg) - 1), cols], seg[k, cols]
-    c = seg[np.clip(k + 1, 0, len(seg) - 1), cols]
-    den = a - 2 * b + c
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d = np.where(np.abs(den) > 1e-9, 0.5 * (a - c) / den, 0.0)
-    lag = lo + k + np.clip(d, -0.5, 0.5)
-    return SAMPLE_RATE / lag, np.clip(b, 0.0, 1.0)
 
 
 def voice_stats(y: np.ndarray, sample_rate: int) -> VoiceStats:
@@ -182,7 +215,8 @@ def voice_stats(y: np.ndarray, sample_rate: int) -> VoiceStats:
     e_db = 10 * np.log10(P[low].sum(axis=0) / level + floor * low.sum() / P.shape[0])
     p95, p10 = np.percentile(e_db, [95, 10])
     active = e_db > max(p95 - _ACTIVE_DB, p10 + _ABOVE_QUIET_DB)
-    f0, harm = _pitch(P2 / level + floor / P2.shape[0])
+    f0, harm = pitch_track(P2 / level + floor / P2.shape[0], sr=SAMPLE_RATE, n_fft=_N_FFT_P, win=_WIN_P,
+                           fmin=_PITCH_LO, fmax=_BAND_HI, f0_min=_F0_MIN, f0_max=_F0_MAX)
 
     frames = np.lib.stride_tricks.sliding_window_view(y, _WIN)[::_HOP]
     frame_power = np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-20
@@ -218,5 +252,5 @@ def check_voice(y: np.ndarray, sample_rate: int, name: str = "the recording") ->
     return stats
 
 
-__all__ = ["VoiceStats", "voice_stats", "check_voice", "MIN_LEVEL_DBFS", "HARMONICITY",
+__all__ = ["VoiceStats", "voice_stats", "check_voice", "pitch_track", "MIN_LEVEL_DBFS", "HARMONICITY",
            "MIN_VOICED_FRACTION", "MIN_F0_RANGE", "MAX_F0_STILL", "MIN_LEVEL_STD_DB"]

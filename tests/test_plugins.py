@@ -1,6 +1,7 @@
 """Plugin registration: built-ins, local folders, entry points, duplicates, unknown names."""
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import json
 from pathlib import Path
@@ -18,7 +19,7 @@ from ser_frontends.cli.main import cli
 HERE = Path(__file__).parent
 BUILT_IN = {
     "dataset": {"ravdess", "folder"},
-    "feature": {"mfcc", "chroma", "spectral_contrast", "tonnetz"},
+    "feature": {"mfcc", "chroma", "spectral_contrast", "tonnetz", "voice_band", "voice_quality", "opensmile"},
     "balancer": {"upsample", "none"},
     "selector": {"standard_scaler", "select_k_best", "pca"},
     "classifier": {"keras_mlp", "logistic_regression"},
@@ -245,6 +246,8 @@ def _exercise_augmenter(component, tmp_path):
 #: small but real settings for the components whose defaults take long (Keras training)
 QUICK = {("classifier", "keras_mlp"): {"units": [16], "dropout": [0.0], "batch_norm": [False], "epochs": 40,
                                        "learning_rate": 0.01}}
+#: built-ins that need an optional package (an extra of the same name): without it, building names the extra
+OPTIONAL_PACKAGE = {"opensmile": "opensmile"}
 BUILT_IN_SPECS = [(s.kind, s.name) for s in get_registry(load_entrypoints=False).all() if s.source == "built-in"]
 
 
@@ -253,5 +256,9 @@ def test_every_built_in_component_is_built_and_exercised(kind, name, tmp_path):
     params = QUICK.get((kind, name), {})
     if kind == "dataset":
         params = {"root": str(tmp_path)}
+    if name in OPTIONAL_PACKAGE and importlib.util.find_spec(OPTIONAL_PACKAGE[name]) is None:
+        with pytest.raises(PluginError, match=rf"pip install 'ser-framework\[{OPTIONAL_PACKAGE[name]}\]'"):
+            get_registry().build(kind, {"name": name, "params": params})
+        return
     component = get_registry().build(kind, {"name": name, "params": params})
     globals()[f"_exercise_{kind}"](component, tmp_path)
