@@ -126,7 +126,7 @@ class _LevelBundle:
         sample_rate = 8000
 
         @staticmethod
-        def from_waveform(y):
+        def from_waveform(y, context=None):
             return np.array([np.sqrt(np.mean(np.square(y)))], dtype=np.float32)
 
     def predict_features(self, X):
@@ -207,7 +207,7 @@ def test_merge_run_groups_same_label_and_weights_by_own_stretch():
 class _PitchPipeline:
     sample_rate = 8000
 
-    def from_waveform(self, y):
+    def from_waveform(self, y, context=None):
         y = y[np.abs(y) > 0.3 * np.abs(y).max()] if np.abs(y).max() > 0 else y
         crossings = np.mean(np.abs(np.diff(np.signbit(y).astype(np.int8)))) if y.size > 1 else 0.0
         return np.array([crossings], dtype=np.float32)

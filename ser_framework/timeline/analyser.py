@@ -302,15 +302,16 @@ class StreamAnalyser:
 
     def _classify(self, waveforms: list[np.ndarray]) -> list[np.ndarray | None]:
         """Probabilities per waveform (``None``: no voiced speech)."""
-        from ..spectral import single_threaded
+        from ..spectral import AudioContext, single_threaded
         from ..voice import voice_stats
 
         with single_threaded():
             rows, where = [], []
             for k, y in enumerate(waveforms):
-                if self.check_speech and not voice_stats(y, self.model_rate).is_speech:
+                ctx = AudioContext(y, self.model_rate)  # the check's spectra are the voice features' too
+                if self.check_speech and not voice_stats(y, self.model_rate, context=ctx).is_speech:
                     continue
-                rows.append(self.bundle.pipeline.from_waveform(y))
+                rows.append(self.bundle.pipeline.from_waveform(y, context=ctx))
                 where.append(k)
             out: list[np.ndarray | None] = [None] * len(waveforms)
             if rows:

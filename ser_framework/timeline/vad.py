@@ -94,8 +94,17 @@ class StreamingVad:
         """The open region reaches at least this far (seconds); 0 when none is open."""
         return self._last * self.frame + self.p.pad if self.opened is not None else 0.0
 
+    def _floor_of(self, energies: list[float]) -> float:
+        """The ``floor_percentile`` of ``energies`` (linear interpolation, as numpy's default); inf if empty."""
+        if not energies:
+            return np.inf
+        a = np.sort(np.asarray(energies))
+        pos = self.p.floor_percentile / 100 * (a.size - 1)
+        lo = int(pos)
+        return float(a[lo] + (a[min(lo + 1, a.size - 1)] - a[lo]) * (pos - lo))
+
     def _threshold(self) -> float:
-        current = np.percentile(self._second, self.p.floor_percentile) if self._second else np.inf
+        current = self._floor_of(self._second)
         floor = min([current, *self._floors])
         if not np.isfinite(floor):
             floor = self.p.min_db - self.p.margin_db
@@ -115,7 +124,7 @@ class StreamingVad:
             for e in chunk:
                 self._decide(e > threshold, closed)
             if self.n % self._per == 0:
-                self._floors.append(np.percentile(self._second, self.p.floor_percentile) if self._second else np.inf)
+                self._floors.append(self._floor_of(self._second))
                 self._second = []
         return closed
 
