@@ -161,6 +161,14 @@ class StreamAnalyser:
         self.dropped = 0
         self.finished = False
 
+    def warm_up(self) -> None:
+        """Run the model once on a second of synthetic audio, so the first real answer is not slowed by loading."""
+        from ..voice import voice_stats
+
+        y = (0.01 * np.random.default_rng(0).standard_normal(self.model_rate)).astype(np.float32)
+        voice_stats(y, self.model_rate)
+        self.bundle.predict_features(self.bundle.pipeline.from_waveform(y)[None, :])
+
     # --- input -------------------------------------------------------------------------------------
 
     @property

@@ -127,7 +127,7 @@ def play(analyser: StreamAnalyser, source, *, realtime: bool = True, block_secon
     """Feed ``source`` (a path, bytes or file object) to ``analyser`` block by block; yield answers as they come.
 
     The recording is resampled to the analyser's ``sample_rate`` if it differs
-    (make the analyser at the file's own rate, ``audio_info(source).samplerate``,
+    (make the analyser at the file's own rate, ``audio_info(source).sample_rate``,
     to get exactly the answers of ``ser predict --segments``). With
     ``realtime``, blocks are fed at the pace of the recording, as a microphone
     would deliver them; ``stop`` ends early. The analyser is finished at the end.
