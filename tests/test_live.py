@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from ser_framework import LiveAnalyser, StreamAnalyser, load_bundle, play_recording
+from ser_framework import LiveAnalyser, load_bundle, play_recording
 from ser_framework.timeline.stitch import stitch_clips
 from ser_frontends.cli.main import cli
 
@@ -114,9 +114,9 @@ def test_slow_classifier_drops_windows_and_reports_them_instead_of_lagging(bundl
 
 
 def test_cli_reports_dropped_windows(bundle, tmp_path, monkeypatch):
-    import ser_framework
-
     from test_segments import compose
+
+    import ser_framework
 
     path = tmp_path / "long.wav"
     y, _ = compose([("pause", 1.0), ("speech", 9.0, 170.0), ("pause", 1.0)], sr=16000)
@@ -148,8 +148,9 @@ class CountingBundle:
 
 
 def test_a_long_live_session_holds_bounded_state(monkeypatch):
-    import ser_framework.timeline.analyser as analyser_mod
     from test_segments import compose
+
+    import ser_framework.timeline.analyser as analyser_mod
 
     monkeypatch.setattr(analyser_mod.StreamAnalyser, "_classify", lambda self, ws: [np.array([0.6, 0.4])] * len(ws))
     y, _ = compose([("pause", 2.0), ("speech", 5.0, 180.0), ("pause", 1.0), ("speech", 2.0, 150.0)], sr=8000)

@@ -51,7 +51,8 @@ class WindowResult:
     ``"no_speech"`` (the voice check refused the window) or ``"dropped"``
     (classification fell behind and the window was skipped; live only).
     ``latency`` is the wall-clock time from the moment the window's last
-    sample arrived to its answer (meaningful for real-time input).
+    sample arrived to its answer (meaningful for real-time input);
+    ``answered_at`` is when the answer was made (``time.monotonic()``).
     """
 
     index: int
@@ -61,6 +62,7 @@ class WindowResult:
     label: str | None = None
     probabilities: dict[str, float] = field(default_factory=dict)
     latency: float = 0.0
+    answered_at: float = 0.0
 
     @property
     def confidence(self) -> float:
@@ -342,13 +344,14 @@ class StreamAnalyser:
         recent = self._recent.setdefault(w.region, [])
         if status != "ok":
             recent.clear()  # a refused or dropped window splits the stretch of speech
-            result = WindowResult(w.index, w.start, w.end, status, latency=done - w.arrived)
+            result = WindowResult(w.index, w.start, w.end, status, latency=done - w.arrived, answered_at=done)
         else:
             recent.append(proba)
             del recent[:-self.smooth]
             proba = np.mean(recent, axis=0)
             label, probs = ranked(self.labels, proba)
-            result = WindowResult(w.index, w.start, w.end, status, label, probs, latency=done - w.arrived)
+            result = WindowResult(w.index, w.start, w.end, status, label, probs, latency=done - w.arrived,
+                                  answered_at=done)
         region.answers[w.index] = (status, proba if status == "ok" else None)
         self._out.append(result)
         self._finalise(region)
