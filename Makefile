@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: app test setup browser clean
+.PHONY: app test setup browser audio clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,10 +21,16 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
+# PortAudio for `ser listen` (the sounddevice wheel bundles it on macOS/Windows, not on Linux)
+audio:
+	@ldconfig -p 2>/dev/null | grep -q libportaudio || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q libportaudio2; }
+
 app: $(STAMP)
 	$(BIN)/ser app
 
-test: $(STAMP) browser
+test: $(STAMP) browser audio
 	SER_DISABLE_PLUGIN_AUTOLOAD= $(BIN)/python -m pytest
 
 clean:

@@ -52,14 +52,6 @@ def frame_sizes(sr: int) -> tuple[int, int, int, int, int]:
     return 1 << (win - 1).bit_length(), win, hop, 1 << (win_p - 1).bit_length(), win_p
 
 
-def power_spectrogram(y: np.ndarray, *, n_fft: int, win: int, hop: int) -> np.ndarray:
-    """``|STFT|^2`` (centred, Hann window ``win`` zero-padded to ``n_fft``) as float64."""
-    import librosa
-
-    S = librosa.stft(y, n_fft=n_fft, hop_length=hop, win_length=win, window="hann", center=True)
-    return (S.real ** 2 + S.imag ** 2).astype(np.float64)
-
-
 @functools.lru_cache(maxsize=16)
 def mel_filters(sr: int, n_fft: int, fmin: float, fmax: float) -> np.ndarray:
     """40 Slaney-normalised mel filters between ``fmin`` and ``fmax`` (built once per process)."""
@@ -228,19 +220,6 @@ class SpeechFrames:
     voiced: np.ndarray  #: speech frames whose harmonicity exceeds the threshold
 
 
-def _power(ctx, sr: int, n_fft: int, win: int, hop: int, min_length: int) -> np.ndarray:
-    """The power spectrogram of the clip at ``sr`` (zero-padded to ``min_length`` samples), cached on ``ctx``."""
-    def compute():
-        y = ctx.resampled(sr)
-        if len(y) < min_length:
-            y = np.pad(y, (0, min_length - len(y)))
-        P = power_spectrogram(y, n_fft=n_fft, win=win, hop=hop)
-        P.setflags(write=False)
-        return P
-
-    return ctx.memo(("voice_band", "power", sr, n_fft, win, hop, min_length), compute)
-
-
 def speech_frames(ctx, p: SpeechFrameParams, octave_cost: float = 0.0) -> SpeechFrames:
     """Level-normalise the clip's spectra and find its speech frames, voiced frames and F0.
 
@@ -259,8 +238,8 @@ def speech_frames(ctx, p: SpeechFrameParams, octave_cost: float = 0.0) -> Speech
 def _speech_frames(ctx, p: SpeechFrameParams, octave_cost: float) -> SpeechFrames:
     sr = p.sample_rate
     n_fft, win, hop, n_fft_p, win_p = frame_sizes(sr)
-    P = _power(ctx, sr, n_fft, win, hop, win_p)
-    P2 = _power(ctx, sr, n_fft_p, win_p, hop, win_p)
+    P = ctx.framed_power(sr, n_fft=n_fft, win=win, hop=hop, min_length=win_p)
+    P2 = ctx.framed_power(sr, n_fft=n_fft_p, win=win_p, hop=hop, min_length=win_p)
     T = min(P.shape[1], P2.shape[1])
     P, P2 = P[:, :T], P2[:, :T]
     freqs = np.arange(P.shape[0]) * sr / n_fft

@@ -52,6 +52,9 @@ _LAZY = {
     # long recordings
     "emotion_timeline": "timeline:timeline", "timeline_table": "timeline:table", "write_timeline_csv": "timeline:write_csv",
     "clock": "timeline.export",
+    # live emotion: the streaming analyser shared by timelines, ser listen and the app's Live mode
+    "StreamAnalyser": "timeline.analyser", "WindowResult": "timeline.analyser",
+    "LiveAnalyser": "timeline.live", "play_recording": "timeline.live:play",
     # files and cache
     "atomic_write_bytes": "atomic", "FeatureCache": "cache", "CACHE_FORMAT": "cache:FORMAT",
 }

@@ -160,13 +160,14 @@ class Bundle:
         one BLAS thread throughout, so a clip's answer does not depend on how
         many other threads are predicting at the same time.
         """
-        from .spectral import single_threaded
+        from .spectral import AudioContext, single_threaded
         from .voice import check_voice
 
         with single_threaded():
+            ctx = AudioContext(y, self.pipeline.sample_rate)
             if check_speech:
-                check_voice(y, self.pipeline.sample_rate, name)
-            vector = self.pipeline.from_waveform(y)
+                check_voice(y, self.pipeline.sample_rate, name, context=ctx)
+            vector = self.pipeline.from_waveform(y, context=ctx)
             return self._prediction(name, self.predict_features(vector[None, :])[0])
 
     def predict(self, source, name: str | None = None) -> Prediction:

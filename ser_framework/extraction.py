@@ -47,15 +47,15 @@ class FeaturePipeline:
         kwargs.update(overrides)
         return load_audio(source, **kwargs)
 
-    def from_waveform(self, y: np.ndarray) -> np.ndarray:
-        """Feature vector of a mono waveform already at ``sample_rate``."""
-        return np.concatenate(self.parts(y))
+    def from_waveform(self, y: np.ndarray, context: AudioContext | None = None) -> np.ndarray:
+        """Feature vector of a mono waveform already at ``sample_rate`` (``context``: its AudioContext, if made)."""
+        return np.concatenate(self.parts(y, context=context))
 
-    def parts(self, y: np.ndarray, extractors=None) -> list[np.ndarray]:
+    def parts(self, y: np.ndarray, extractors=None, context: AudioContext | None = None) -> list[np.ndarray]:
         """One finite float32 vector per extractor (default: all), sharing one AudioContext."""
         from .spectral import single_threaded
 
-        ctx = AudioContext(y, self.sample_rate)
+        ctx = context if context is not None else AudioContext(y, self.sample_rate)
         out = []
         with single_threaded(), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # librosa: n_fft larger than a short clip

@@ -107,6 +107,24 @@ class AudioContext:
             return self.y
         return self._memo(("resampled", sr), lambda: _readonly(resample(self.y, self.sr, sr)))
 
+    def framed_power(self, sr: int, *, n_fft: int, win: int, hop: int, min_length: int = 0) -> np.ndarray:
+        """``|STFT|^2`` of the clip at ``sr`` as float64 (centred, Hann window of ``win`` samples
+        zero-padded to ``n_fft``), after zero-padding the clip to ``min_length`` samples; cached, read-only.
+
+        The voice check (:mod:`ser_framework.voice`) and the ``voice_band`` features read
+        the same spectra, so a window that is checked and then classified computes them once.
+        """
+        import librosa
+
+        def compute():
+            y = self.resampled(sr)
+            if len(y) < min_length:
+                y = np.pad(y, (0, min_length - len(y)))
+            S = librosa.stft(y, n_fft=n_fft, hop_length=hop, win_length=win, window="hann", center=True)
+            return _readonly((S.real ** 2 + S.imag ** 2).astype(np.float64))
+
+        return self._memo(("framed_power", int(sr), n_fft, win, hop, min_length), compute)
+
     def magnitude(self, n_fft: int = 2048, hop_length: int = 512) -> np.ndarray:
         """``|STFT|`` (centered, Hann window), as librosa computes it."""
         import librosa

@@ -111,14 +111,6 @@ class VoiceStats:
         return self.problem() is None
 
 
-@functools.lru_cache(maxsize=4)
-def _window(win: int, n_fft: int) -> np.ndarray:
-    """A periodic Hann window of ``win`` samples centred in ``n_fft`` (as librosa pads it)."""
-    w = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win) / win)
-    left = (n_fft - win) // 2
-    return np.pad(w, (left, n_fft - win - left))
-
-
 @functools.lru_cache(maxsize=16)
 def _window_autocorrelation(win: int, n_fft: int) -> np.ndarray:
     """Autocorrelation of a ``win``-sample Hann window zero-padded to ``n_fft`` (lags below ``n_fft / 2``).
@@ -179,15 +171,7 @@ def pitch_track(P2: np.ndarray, *, sr: int, n_fft: int, win: int, fmin: float, f
     return sr / lag, np.clip(b, 0.0, 1.0)
 
 
-def _power(y: np.ndarray, n_fft: int, win: int) -> np.ndarray:
-    """Power spectrogram (bins x frames), centred frames with zero padding, hop 10 ms."""
-    padded = np.pad(y.astype(np.float64), n_fft // 2)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::_HOP]
-    spec = np.fft.rfft(frames * _window(win, n_fft), axis=1)
-    return (spec.real ** 2 + spec.imag ** 2).T
-
-
-def voice_stats(y: np.ndarray, sample_rate: int) -> VoiceStats:
+def voice_stats(y: np.ndarray, sample_rate: int, *, context=None) -> VoiceStats:
     """Measure the statistics :func:`check_voice` decides on.
 
     Parameters
@@ -196,14 +180,19 @@ def voice_stats(y: np.ndarray, sample_rate: int) -> VoiceStats:
         Mono samples.
     sample_rate : int
         Their rate in Hz (resampled to 16 kHz here).
+    context : AudioContext, optional
+        The clip's :class:`~ser_framework.spectral.AudioContext` (of ``y`` at
+        ``sample_rate``), so the 16-kHz copy and its spectra are computed once
+        for the check and the features.
     """
-    from .audio import resample
+    from .spectral import AudioContext
 
-    y = resample(np.asarray(y, dtype=np.float32), int(sample_rate), SAMPLE_RATE)
+    ctx = context if context is not None else AudioContext(y, sample_rate)
+    y = ctx.resampled(SAMPLE_RATE)
     if y.shape[0] < _WIN_P:
         y = np.pad(y, (0, _WIN_P - y.shape[0]))
-    P = _power(y, _N_FFT, _WIN)
-    P2 = _power(y, _N_FFT_P, _WIN_P)
+    P = ctx.framed_power(SAMPLE_RATE, n_fft=_N_FFT, win=_WIN, hop=_HOP, min_length=_WIN_P)
+    P2 = ctx.framed_power(SAMPLE_RATE, n_fft=_N_FFT_P, win=_WIN_P, hop=_HOP, min_length=_WIN_P)
     n = min(P.shape[1], P2.shape[1])
     P, P2 = P[:, :n], P2[:, :n]
     freqs = np.arange(P.shape[0]) * SAMPLE_RATE / _N_FFT
@@ -240,12 +229,12 @@ def voice_stats(y: np.ndarray, sample_rate: int) -> VoiceStats:
     )
 
 
-def check_voice(y: np.ndarray, sample_rate: int, name: str = "the recording") -> VoiceStats:
+def check_voice(y: np.ndarray, sample_rate: int, name: str = "the recording", *, context=None) -> VoiceStats:
     """Raise :class:`NoSpeechError` ("NAME: no speech found: ...") unless ``y`` holds voiced speech.
 
-    Returns the measured :class:`VoiceStats` when it does.
+    Returns the measured :class:`VoiceStats` when it does (``context``: see :func:`voice_stats`).
     """
-    stats = voice_stats(y, sample_rate)
+    stats = voice_stats(y, sample_rate, context=context)
     problem = stats.problem()
     if problem is not None:
         raise NoSpeechError(f"{name}: no speech found: {problem}")

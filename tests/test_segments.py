@@ -5,6 +5,7 @@ import csv
 import json
 import random
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,14 +13,13 @@ import soundfile as sf
 
 from ser_framework.errors import EmptyAudioError, InvalidSamplesError, NotAudioError
 from ser_framework.timeline import (
+    StreamAnalyser,
     TimelineError,
     VadParams,
     detect_speech,
-    merge_windows,
-    plan_windows,
     timeline,
 )
-from ser_framework.timeline.segments import _Window
+from ser_framework.timeline.analyser import merge_run
 from ser_framework.timeline.stitch import agreement, dominant_label, stitch_clips
 from ser_framework.timeline.stream import iter_blocks
 from ser_framework.timeline.vad import frame_energies
@@ -117,29 +117,88 @@ def test_frame_energies_streamed_equals_whole():
 
 # --- windows and segments ------------------------------------------------------------------------
 
-def test_plan_windows_short_region_is_centred_with_context():
-    (w,) = plan_windows([(10.0, 11.0)], window=3.5, hop=1.5, duration=60.0)
-    assert (w.start, w.end) == pytest.approx((8.75, 12.25))
-    assert (w.own_start, w.own_end) == (10.0, 11.0)
-    (w,) = plan_windows([(0.2, 1.0)], window=3.5, hop=1.5, duration=60.0)
-    assert w.start == 0.0 and w.end == pytest.approx(3.5)
+class _LevelBundle:
+    """Stand-in model: 'loud' vs 'soft' from the window's RMS; records the windows it saw."""
+
+    labels = ["loud", "soft"]
+
+    class pipeline:  # noqa: N801 - mimics Bundle.pipeline
+        sample_rate = 8000
+
+        @staticmethod
+        def from_waveform(y, context=None):
+            return np.array([np.sqrt(np.mean(np.square(y)))], dtype=np.float32)
+
+    def predict_features(self, X):
+        p = 1 / (1 + np.exp(-(np.asarray(X)[:, 0] - 0.05) * 200))
+        return np.column_stack((p, 1 - p))
 
 
-def test_plan_windows_long_region_covers_it_exactly():
-    ws = plan_windows([(5.0, 20.0)], window=3.0, hop=1.5, duration=60.0)
-    assert ws[0].start == 5.0 and ws[-1].end == pytest.approx(20.0)
-    assert all(b.start - a.start <= 1.5 + 1e-9 for a, b in zip(ws, ws[1:]))
-    assert ws[0].own_start == 5.0 and ws[-1].own_end == 20.0
-    assert all(a.own_end == pytest.approx(b.own_start) for a, b in zip(ws, ws[1:]))
+def _analyse(y, sr, block, **kw):
+    a = StreamAnalyser(_LevelBundle(), sr, **kw)
+    out = []
+    for i in range(0, y.size, block):
+        out += a.feed(y[i:i + block])
+    return a, out + a.finish()
 
 
-def test_merge_windows_groups_same_label_and_splits_on_change():
+def test_short_region_gets_one_window_centred_on_it_with_context():
+    y, truth = compose([("pause", 10.0), ("speech", 1.0), ("pause", 5.0)], sr=8000)
+    a, out = _analyse(y, 8000, 800)
+    (w,) = out
+    centre = (w.start + w.end) / 2
+    assert w.end - w.start == pytest.approx(3.5) and abs(centre - 10.5) < 0.1
+    (seg,) = a.segments
+    assert abs(seg.start - 10.0) < 0.25 and abs(seg.end - 11.0) < 0.25
+
+
+def test_long_region_windows_every_hop_end_at_its_end_and_own_stretches_tile_it():
+    y, _ = compose([("pause", 3.0), ("speech", 15.0), ("pause", 3.0)], sr=8000)
+    a, out = _analyse(y, 8000, 160, window=3.0, hop=1.5)
+    starts = [w.start for w in out]
+    assert all(b - a_ == pytest.approx(1.5) for a_, b in zip(starts[:-1], starts[1:-1]))
+    assert abs(out[-1].end - 18.0) < 0.25 and abs(out[0].start - 3.0) < 0.25
+    (seg,) = a.segments  # one label: the segment is the whole region
+    assert abs(seg.start - 3.0) < 0.25 and abs(seg.end - 18.0) < 0.25
+
+
+def test_answers_do_not_depend_on_the_block_size_and_memory_is_bounded():
+    y, _ = compose([("pause", 2.0), ("speech", 6.0), ("pause", 2.0), ("speech", 2.0), ("pause", 1.0)] * 6,
+                   sr=8000)
+    runs = {block: _analyse(y, 8000, block) for block in (160, 1234, 80000)}
+    (a, ref), *others = runs.values()
+    for b, out in others:
+        assert [(r.start, r.end, r.label) for r in out] == [(r.start, r.end, r.label) for r in ref]
+        assert [(s.start, s.end, s.label) for s in b.segments] == [(s.start, s.end, s.label) for s in a.segments]
+    # held samples never exceed about a window plus a second, however long the stream
+    probe = StreamAnalyser(_LevelBundle(), 8000)
+    peak = 0
+    for i in range(0, y.size, 800):
+        probe.feed(y[i:i + 800])
+        peak = max(peak, probe._buf.size)
+    assert peak <= (3.5 + 1.5 + 1.0) * 8000
+
+
+def test_smoothing_averages_the_preceding_windows_of_the_same_stretch():
+    quiet, loud = 0.02, 0.3
+    y, _ = compose([("pause", 2.0), ("speech", 12.0)], sr=8000)
+    y[int(9.0 * 8000):int(10.4 * 8000)] *= loud / 0.2  # one loud burst inside the stretch
+    y[int(2.0 * 8000):int(9.0 * 8000)] *= quiet / 0.2
+    _, raw = _analyse(y, 8000, 800, check_speech=False)
+    _, smooth = _analyse(y, 8000, 800, check_speech=False, smooth=3)
+    assert [r.label for r in raw].count("loud") > [r.label for r in smooth].count("loud")
+    for k in range(2, len(raw)):  # each smoothed answer is the mean of three raw answers
+        expect = np.mean([raw[j].probabilities["loud"] for j in range(k - 2, k + 1)])
+        assert smooth[k].probabilities["loud"] == pytest.approx(expect)
+
+
+def test_merge_run_groups_same_label_and_weights_by_own_stretch():
     labels = ["a", "b"]
-    ws = [_Window(0, i, i + 3, i + (0 if i == 0 else 1), i + 2) for i in range(4)] + [_Window(1, 10, 13, 11, 12)]
-    proba = np.array([[0.9, 0.1], [0.7, 0.3], [0.2, 0.8], [0.4, 0.6], [0.6, 0.4]])
-    segs = merge_windows(ws, proba, labels)
-    assert [(s.label, s.start, s.end) for s in segs] == [("a", 0, 3), ("b", 3, 5), ("a", 11, 12)]
-    assert segs[0].probabilities["a"] == pytest.approx((0.9 * 2 + 0.7 * 1) / 3)
+    ws = [SimpleNamespace(own_start=s, own_end=e) for s, e in [(0, 1), (1, 3), (3, 4), (4, 5)]]
+    proba = [np.array(p) for p in ([0.9, 0.1], [0.7, 0.3], [0.2, 0.8], [0.4, 0.6])]
+    segs = merge_run(list(zip(ws, proba)), labels)
+    assert [(s.label, s.start, s.end) for s in segs] == [("a", 0, 3), ("b", 3, 5)]
+    assert segs[0].probabilities["a"] == pytest.approx((0.9 * 1 + 0.7 * 2) / 3)
     assert list(segs[1].probabilities) == ["b", "a"]  # highest first
 
 
@@ -148,7 +207,7 @@ def test_merge_windows_groups_same_label_and_splits_on_change():
 class _PitchPipeline:
     sample_rate = 8000
 
-    def from_waveform(self, y):
+    def from_waveform(self, y, context=None):
         y = y[np.abs(y) > 0.3 * np.abs(y).max()] if np.abs(y).max() > 0 else y
         crossings = np.mean(np.abs(np.diff(np.signbit(y).astype(np.int8)))) if y.size > 1 else 0.0
         return np.array([crossings], dtype=np.float32)

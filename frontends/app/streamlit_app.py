@@ -18,8 +18,9 @@ log = logging.getLogger("ser_frontends.app")
 
 CSS = """
 <style>
-.st-key-ser-answer h1 { font-size: 4rem; line-height: 1.1; padding: 0.5rem 0 0.25rem; }
-.st-key-ser-answer h1 span[role="img"] { font-size: 4.5rem; vertical-align: middle !important; }
+.st-key-ser-answer h1, .st-key-ser-live-answer h1 { font-size: 4rem; line-height: 1.1; padding: 0.5rem 0 0.25rem; }
+.st-key-ser-answer h1 span[role="img"], .st-key-ser-live-answer h1 span[role="img"] {
+  font-size: 4.5rem; vertical-align: middle !important; }
 </style>
 """
 
@@ -59,13 +60,34 @@ def main() -> None:
     st.set_page_config(page_title="Speech emotion",  # no page_icon: a Material favicon is fetched from Google
                        layout="centered", initial_sidebar_state="collapsed")
     st.html(CSS)
-    st.header("Which emotion is in this voice?", anchor=False)
+    pages = [st.Page(analysis_page, title="Clip", default=True),
+             st.Page(live, title="Live", url_path="live")]
+    st.navigation(pages, position="top").run()
+
+
+def shared_bundle():
+    """The one bundle of this server process; on a bad model, an error line and stop."""
     try:
-        max_seconds = logic.max_seconds_setting()
-        bundle = get_bundle(logic.model_setting(sys.argv[1:]), logic.plugins_dirs_setting(sys.argv[1:]))
+        return get_bundle(logic.model_setting(sys.argv[1:]), logic.plugins_dirs_setting(sys.argv[1:]))
     except SerError as exc:
         st.error(" ".join(str(exc).split()), icon=":material/error:")
         st.stop()
+
+
+def live() -> None:
+    from ser_frontends.app import live_page
+
+    live_page.page(shared_bundle())
+
+
+def analysis_page() -> None:
+    st.header("Which emotion is in this voice?", anchor=False)
+    try:
+        max_seconds = logic.max_seconds_setting()
+    except SerError as exc:
+        st.error(" ".join(str(exc).split()), icon=":material/error:")
+        st.stop()
+    bundle = shared_bundle()
     max_mb = st.get_option("server.maxUploadSize")
     limit = f"{max_seconds / 60:g} minutes" if max_seconds >= 120 else f"{max_seconds:g} seconds"
     st.caption(f"Upload a WAV file or record your voice, up to {limit}. "

@@ -5,9 +5,10 @@
 >>> result = timeline(load_bundle(), "meeting.flac")        # doctest: +SKIP
 >>> [(s.start, s.end, s.label) for s in result.segments]    # doctest: +SKIP
 """
+from .analyser import StreamAnalyser, WindowResult
 from .export import table, write_csv
-from .segments import HOP, WINDOW, Segment, Timeline, TimelineError, find_speech, merge_windows, plan_windows, timeline
+from .segments import HOP, WINDOW, Segment, Timeline, TimelineError, timeline
 from .vad import VadParams, detect_speech
 
 __all__ = ["timeline", "Timeline", "Segment", "TimelineError", "VadParams", "detect_speech",
-           "find_speech", "plan_windows", "merge_windows", "table", "write_csv", "WINDOW", "HOP"]
+           "StreamAnalyser", "WindowResult", "table", "write_csv", "WINDOW", "HOP"]

@@ -2,9 +2,10 @@
 
 The detector works on short-frame energies (dB re full scale) rather than on
 samples, so a whole hour is a small array (180 000 frames of 20 ms) and the
-audio itself never has to be held in memory. The threshold adapts to the local
+audio itself never has to be held in memory. It is causal (:class:`StreamingVad`):
+the same decisions for a file and a live stream. The threshold adapts to the
 noise floor: a low percentile of the frame energies in each second, then the
-minimum of those over a sliding span (±15 s by default), plus a margin. Frames
+minimum of those over the past ``floor_span`` seconds, plus a margin. Frames
 of digital silence are left out of the floor estimate, and the threshold never
 drops below an absolute level, so silence and pauses are not called speech.
 """
@@ -54,73 +55,113 @@ def frame_energies(y: np.ndarray, frame_length: int) -> tuple[np.ndarray, np.nda
     return np.maximum(db, ENERGY_FLOOR_DB), y[n:]
 
 
-def adaptive_threshold(energies: np.ndarray, frames_per_second: float, params: VadParams) -> np.ndarray:
-    """Per-frame speech threshold (dBFS) that follows the local noise floor."""
-    from scipy.ndimage import minimum_filter1d
+class StreamingVad:
+    """Causal voice activity: frame energies in, speech regions out as soon as they are decided.
 
-    n = energies.shape[0]
-    if n == 0:
-        return np.zeros(0)
-    per = max(1, int(round(frames_per_second)))
-    n_sec = -(-n // per)
-    padded = np.full(n_sec * per, np.nan)
-    padded[:n] = energies
-    padded[padded <= ENERGY_FLOOR_DB + 1] = np.nan  # digital silence says nothing about the noise floor
-    blocks = padded.reshape(n_sec, per)
-    valid = np.isfinite(blocks).any(axis=1)
-    floor_sec = np.full(n_sec, np.inf)
-    if valid.any():
-        floor_sec[valid] = np.nanpercentile(blocks[valid], params.floor_percentile, axis=1)
-    span = max(1, int(round(params.floor_span)))
-    floor_sec = minimum_filter1d(floor_sec, size=span, mode="nearest")
-    floor_sec[~np.isfinite(floor_sec)] = params.min_db - params.margin_db
-    threshold = np.maximum(floor_sec + params.margin_db, params.min_db)
-    return np.repeat(threshold, per)[:n]
+    The threshold follows the noise floor of the past only (so a live stream
+    and a file read in blocks of any size get the same regions): the
+    ``floor_percentile`` of the non-silent frame energies of each second, the
+    minimum of those over the last ``floor_span`` seconds (the current second
+    counts with the frames seen so far), plus ``margin_db``, and never below
+    ``min_db``. Frames are decided in steps of 0.2 s. Runs of speech frames
+    closer than ``min_silence`` are bridged, groups shorter than
+    ``min_speech`` dropped, and each region padded by ``pad``.
 
-
-def _runs(mask: np.ndarray) -> np.ndarray:
-    """(start, end) frame indices of the runs of True in ``mask``."""
-    if mask.size == 0:
-        return np.zeros((0, 2), dtype=np.int64)
-    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    return np.column_stack((np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
-
-
-def speech_regions(active: np.ndarray, frame: float, params: VadParams) -> list[tuple[float, float]]:
-    """Turn per-frame decisions into speech regions in seconds.
-
-    Gaps shorter than ``min_silence`` are bridged (pauses inside speech), runs
-    shorter than ``min_speech`` are dropped (clicks), and each region is padded
-    by ``pad`` on both sides (the quiet onset and decay of speech).
+    State: the floors of the last ``floor_span`` seconds and the open region,
+    so memory does not grow with the length of the stream.
     """
-    runs = _runs(np.asarray(active, dtype=bool))
-    if len(runs) == 0:
-        return []
-    gap = int(round(params.min_silence / frame))
-    merged = [list(runs[0])]
-    for start, end in runs[1:]:
-        if start - merged[-1][1] < gap:
-            merged[-1][1] = end
-        else:
-            merged.append([start, end])
-    min_len = int(round(params.min_speech / frame))
-    total = len(active) * frame
-    regions: list[tuple[float, float]] = []
-    for start, end in merged:
-        if end - start < min_len:
-            continue
-        s = max(0.0, start * frame - params.pad)
-        e = min(total, end * frame + params.pad)
-        if regions and s <= regions[-1][1]:
-            regions[-1] = (regions[-1][0], e)
-        else:
-            regions.append((s, e))
-    return regions
+
+    def __init__(self, params: VadParams | None = None):
+        from collections import deque
+
+        self.p = params or VadParams()
+        self.frame = self.p.frame
+        self._per = max(1, int(round(1.0 / self.frame)))  # frames per second
+        self._step = max(1, self._per // 5)
+        self._floors: deque = deque(maxlen=max(1, int(round(self.p.floor_span)) - 1))
+        self._second: list[float] = []  # non-silent energies of the current second
+        self._pending = np.zeros(0)
+        self.n = 0  # frames decided
+        self._gap = int(round(self.p.min_silence / self.frame))
+        self._min_len = int(round(self.p.min_speech / self.frame))
+        self._first: int | None = None  # first speech frame of the open group
+        self._last = 0  # end (exclusive) of its last speech frame
+        self._prev_end = 0.0
+        self.opened: float | None = None  # start (s) of the open region once it is long enough
+
+    @property
+    def confirmed_until(self) -> float:
+        """The open region reaches at least this far (seconds); 0 when none is open."""
+        return self._last * self.frame + self.p.pad if self.opened is not None else 0.0
+
+    def _floor_of(self, energies: list[float]) -> float:
+        """The ``floor_percentile`` of ``energies`` (linear interpolation, as numpy's default); inf if empty."""
+        if not energies:
+            return np.inf
+        a = np.sort(np.asarray(energies))
+        pos = self.p.floor_percentile / 100 * (a.size - 1)
+        lo = int(pos)
+        return float(a[lo] + (a[min(lo + 1, a.size - 1)] - a[lo]) * (pos - lo))
+
+    def _threshold(self) -> float:
+        current = self._floor_of(self._second)
+        floor = min([current, *self._floors])
+        if not np.isfinite(floor):
+            floor = self.p.min_db - self.p.margin_db
+        return max(floor + self.p.margin_db, self.p.min_db)
+
+    def push(self, energies: np.ndarray) -> list[tuple[float, float]]:
+        """Feed frame energies (dBFS); returns the regions that closed, ``[(start, end), ...]`` in seconds."""
+        self._pending = np.concatenate((self._pending, np.asarray(energies, dtype=np.float64)))
+        closed: list[tuple[float, float]] = []
+        while self._pending.size:
+            room = min(self._step - self.n % self._step, self._per - self.n % self._per)
+            if self._pending.size < room:
+                break
+            chunk, self._pending = self._pending[:room], self._pending[room:]
+            self._second.extend(float(e) for e in chunk if e > ENERGY_FLOOR_DB + 1)
+            threshold = self._threshold()
+            for e in chunk:
+                self._decide(e > threshold, closed)
+            if self.n % self._per == 0:
+                self._floors.append(self._floor_of(self._second))
+                self._second = []
+        return closed
+
+    def _decide(self, active: bool, closed: list) -> None:
+        i = self.n
+        self.n += 1
+        if active:
+            if self._first is None:
+                self._first = i
+            self._last = i + 1
+            if self.opened is None and self._last - self._first >= self._min_len:
+                self.opened = max(self._prev_end, self._first * self.frame - self.p.pad)
+        elif self._first is not None and self.n - self._last >= self._gap:
+            self._close(self._last * self.frame + self.p.pad, closed)
+
+    def _close(self, end: float, closed: list) -> None:
+        if self.opened is not None:
+            closed.append((self.opened, end))
+            self._prev_end = end
+        self._first, self.opened = None, None
+
+    def finish(self, duration: float) -> list[tuple[float, float]]:
+        """Decide the frames left over and close the open region at ``duration`` at the latest."""
+        closed: list[tuple[float, float]] = []
+        if self._pending.size:
+            self._second.extend(float(e) for e in self._pending if e > ENERGY_FLOOR_DB + 1)
+            threshold = self._threshold()
+            for e in self._pending:
+                self._decide(e > threshold, closed)
+            self._pending = np.zeros(0)
+        if self._first is not None:
+            self._close(min(duration, self._last * self.frame + self.p.pad), closed)
+        return closed
 
 
 def detect_speech(energies: np.ndarray, params: VadParams | None = None) -> list[tuple[float, float]]:
     """Speech regions ``[(start, end), ...]`` in seconds from frame energies (dBFS)."""
-    params = params or VadParams()
+    vad = StreamingVad(params)
     energies = np.asarray(energies, dtype=np.float64)
-    threshold = adaptive_threshold(energies, 1.0 / params.frame, params)
-    return speech_regions(energies > threshold, params.frame, params)
+    return vad.push(energies) + vad.finish(energies.shape[0] * vad.frame)
