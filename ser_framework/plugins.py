@@ -31,6 +31,7 @@ DEFAULT_PLUGINS = (
     "ser_plugins.datasets",
     "ser_plugins.features",
     "ser_plugins.features_voice",
+    "ser_plugins.features_frames",
     "ser_plugins.balancers",
     "ser_plugins.selectors",
     "ser_plugins.classifiers",
