@@ -280,8 +280,8 @@ def input_kind_problems(config: dict, registry) -> list[tuple[str, str]]:
     features, classifier = config.get("features"), config.get("classifier")
     if not features or None in features or not classifier:
         return []
-    outputs = [registry.get("feature", f["name"]).cls.output for f in features]
-    taken = registry.get("classifier", classifier["name"]).cls.input
+    outputs = [getattr(registry.get("feature", f["name"]).cls, "output", "pooled") for f in features]
+    taken = getattr(registry.get("classifier", classifier["name"]).cls, "input", "pooled")
     sequences = [i for i, kind in enumerate(outputs) if kind == "sequence"]
     problems = []
     if sequences and len(features) > 1:

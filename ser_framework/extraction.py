@@ -40,8 +40,8 @@ class FeaturePipeline:
 
     @property
     def output(self) -> str:
-        """"sequence" when the extractor gives frame sequences, else "pooled" (vectors)."""
-        return "sequence" if any(e.output == "sequence" for e in self.extractors) else "pooled"
+        """What the features are: ``"sequence"`` (frames of a sequence extractor) or ``"pooled"`` (vectors)."""
+        return "sequence" if any(getattr(e, "output", "pooled") == "sequence" for e in self.extractors) else "pooled"
 
     def classifier_input(self, X: np.ndarray) -> np.ndarray:
         """Feature rows as the classifier takes them: unchanged, or rows × frames × channels."""
