@@ -53,11 +53,11 @@ def frame_sizes(sr: int) -> tuple[int, int, int, int, int]:
 
 
 @functools.lru_cache(maxsize=16)
-def mel_filters(sr: int, n_fft: int, fmin: float, fmax: float) -> np.ndarray:
-    """40 Slaney-normalised mel filters between ``fmin`` and ``fmax`` (built once per process)."""
+def mel_filters(sr: int, n_fft: int, fmin: float, fmax: float, n_mels: int = N_MELS) -> np.ndarray:
+    """``n_mels`` (40) Slaney-normalised mel filters between ``fmin`` and ``fmax`` (built once per process)."""
     import librosa
 
-    basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=N_MELS, fmin=fmin, fmax=fmax,
+    basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax,
                                 htk=False, norm="slaney").astype(np.float64)
     basis.setflags(write=False)
     return basis
@@ -164,33 +164,66 @@ def rhythm_and_contour(e_db: np.ndarray, sel: np.ndarray, voiced: np.ndarray, st
                      rise, np.percentile(harm[idx], 90)])
 
 
-class SpeechFrameParams(Params):
-    """How the speech frames, their level and their pitch are found (shared by ``voice_band`` and ``voice_quality``)."""
+class BandParams(Params):
+    """The band-limited, level-normalised front end: analysis rate, band, level and speech frames.
+
+    Shared by ``voice_band``, ``voice_quality`` and the frame-sequence extractors.
+    """
 
     sample_rate: int = Field(16000, ge=8000, le=48000, description="analysis sample rate (Hz); the clip is resampled to it (soxr HQ)")
     fmax: float = Field(4000.0, ge=2000.0, description="upper band edge (Hz) of the level, VAD, spectra and pitch band")
     energy_fmin: float = Field(150.0, ge=0.0, description="lower edge (Hz) of the frame energy used for the level and the speech frames")
-    pitch_fmin: float = Field(100.0, ge=0.0, description="lower edge (Hz) of the band the pitch autocorrelation uses")
     floor_db: float = Field(-70.0, le=-20.0, description="flat spectral floor (dB re the active-speech power)")
     vad_rel_db: float = Field(35.0, gt=0.0, description="speech frames lie within this many dB of the 95th-percentile frame")
     vad_floor_db: float = Field(6.0, ge=0.0, description="and lie this many dB above the 10th-percentile frame (the noise floor)")
-    voicing_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="a frame is voiced when its harmonicity exceeds this")
-    f0_min: float = Field(60.0, ge=40.0, description="lowest F0 searched (Hz)")
-    f0_max: float = Field(400.0, le=1000.0, description="highest F0 searched (Hz)")
 
     #: the band edges that must lie at least 500 Hz below ``fmax``
-    _below_fmax = ("energy_fmin", "pitch_fmin")
+    _below_fmax = ("energy_fmin",)
 
     @model_validator(mode="after")
-    def _consistent(self):
+    def _band(self):
         if self.fmax > self.sample_rate / 2:
             raise ValueError(f"fmax ({self.fmax} Hz) must not exceed half the sample rate ({self.sample_rate / 2} Hz)")
         for name in self._below_fmax:
             if getattr(self, name) >= self.fmax - 500:
                 raise ValueError(f"{name} ({getattr(self, name)} Hz) must be at least 500 Hz below fmax ({self.fmax} Hz)")
+        return self
+
+
+class SpeechFrameParams(BandParams):
+    """How the speech frames, their level and their pitch are found (shared by ``voice_band`` and ``voice_quality``)."""
+
+    pitch_fmin: float = Field(100.0, ge=0.0, description="lower edge (Hz) of the band the pitch autocorrelation uses")
+    voicing_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="a frame is voiced when its harmonicity exceeds this")
+    f0_min: float = Field(60.0, ge=40.0, description="lowest F0 searched (Hz)")
+    f0_max: float = Field(400.0, le=1000.0, description="highest F0 searched (Hz)")
+
+    _below_fmax = ("energy_fmin", "pitch_fmin")
+
+    @model_validator(mode="after")
+    def _f0_range(self):
         if self.f0_min >= self.f0_max:
             raise ValueError(f"f0_min ({self.f0_min} Hz) must be below f0_max ({self.f0_max} Hz)")
         return self
+
+
+def level_of(P: np.ndarray, freqs: np.ndarray, p: BandParams) -> float:
+    """The active-speech power: mean band energy of the frames within ``vad_rel_db`` of the 95th percentile."""
+    e_lin = P[(freqs >= p.energy_fmin) & (freqs <= p.fmax)].sum(0) + 1e-30
+    e_raw_db = 10 * np.log10(e_lin)
+    return float(np.mean(e_lin[e_raw_db > np.percentile(e_raw_db, 95) - p.vad_rel_db]))
+
+
+def floored(P: np.ndarray, level: float, p: BandParams) -> np.ndarray:
+    """``P`` divided by the speech level, plus the flat floor ``floor_db`` below it."""
+    return P / level + 10 ** (p.floor_db / 10) / P.shape[0]
+
+
+def speech_mask(Pn: np.ndarray, freqs: np.ndarray, p: BandParams) -> tuple[np.ndarray, np.ndarray]:
+    """Band energy (dB) of the normalised spectrogram and the speech frames (the noise-aware rule)."""
+    e_db = 10 * np.log10(Pn[(freqs >= p.energy_fmin) & (freqs <= p.fmax)].sum(0))
+    p95, p10 = np.percentile(e_db, [95, 10])
+    return e_db, e_db > max(p95 - p.vad_rel_db, p10 + p.vad_floor_db)
 
 
 class VoiceBandParams(SpeechFrameParams):
@@ -244,19 +277,10 @@ def _speech_frames(ctx, p: SpeechFrameParams, octave_cost: float) -> SpeechFrame
     P, P2 = P[:, :T], P2[:, :T]
     freqs = np.arange(P.shape[0]) * sr / n_fft
 
-    # level: mean band energy of the active frames; divide by it and add the floor
     eband = (freqs >= p.energy_fmin) & (freqs <= p.fmax)
-    e_lin = P[eband].sum(0) + 1e-30
-    e_raw_db = 10 * np.log10(e_lin)
-    level = float(np.mean(e_lin[e_raw_db > np.percentile(e_raw_db, 95) - p.vad_rel_db]))
-    floor = 10 ** (p.floor_db / 10)
-    Pn = P / level + floor / P.shape[0]
-    P2n = P2 / level + floor / P2.shape[0]
-
-    # speech frames: the noise-aware rule on the normalised band energy
-    e_db = 10 * np.log10(Pn[eband].sum(0))
-    p95, p10 = np.percentile(e_db, [95, 10])
-    sel = e_db > max(p95 - p.vad_rel_db, p10 + p.vad_floor_db)
+    level = level_of(P, freqs, p)
+    Pn, P2n = floored(P, level, p), floored(P2, level, p)
+    e_db, sel = speech_mask(Pn, freqs, p)
 
     f0, harm = pitch_track(P2n, sr=sr, n_fft=n_fft_p, win=win_p, fmin=p.pitch_fmin, fmax=p.fmax,
                            f0_min=p.f0_min, f0_max=p.f0_max, octave_cost=octave_cost)

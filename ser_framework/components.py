@@ -73,16 +73,28 @@ class Dataset(Component):
 
 
 class FeatureExtractor(Component):
-    """Turns one clip into a fixed-length vector.
+    """Turns one clip into a fixed-length vector, or a fixed-size frame sequence.
 
     ``extract(ctx)`` receives an :class:`ser_framework.spectral.AudioContext`
     that caches the spectral representations every extractor shares, and
-    returns a 1-D float array.
+    returns a 1-D float array (``output = "pooled"``). A sequence extractor
+    (``output = "sequence"``) returns a ``frame_shape`` array instead:
+    ``(frames, channels)``, padded or cropped to a fixed number of frames,
+    whose last channel is the mask (1 for a real frame, 0 for padding). The
+    framework stores it flattened (cache, feature table, augmented copies) and
+    hands sequence classifiers the ``(rows, frames, channels)`` array.
     ``version`` is part of the feature-cache key: bump it when results change.
     """
 
     kind = "feature"
     version: ClassVar[str] = "1"
+    #: what ``extract`` returns: "pooled" (a 1-D vector) or "sequence" (``frame_shape``, mask last)
+    output: ClassVar[str] = "pooled"
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        """``(frames, channels)`` of a sequence extractor's output, the mask channel included."""
+        raise NotImplementedError(f"feature '{self.name}' gives pooled vectors, not frame sequences")
 
     def extract(self, ctx):  # pragma: no cover - interface
         raise NotImplementedError
@@ -125,10 +137,15 @@ class Classifier(Component):
     ``fit(X, y, n_classes, validation=None, seed=0, progress=False)``;
     ``predict_proba(X)``; ``save(directory) -> list of file names``;
     classmethod ``load(directory, params) -> instance``. Saved files must be
-    formats that do not run code when loaded.
+    formats that do not run code when loaded. ``input = "pooled"`` classifiers
+    get ``X`` as rows × features; ``input = "sequence"`` ones get rows × frames
+    × channels from a sequence extractor, the last channel the mask (1 real
+    frame, 0 padding), also in ``validation`` and ``predict_proba``.
     """
 
     kind = "classifier"
+    #: what ``X`` holds: "pooled" vectors or "sequence" frames (see :class:`FeatureExtractor`)
+    input: ClassVar[str] = "pooled"
     #: whether ``fit`` uses a validation set (carved out by speaker before balancing)
     uses_validation: ClassVar[bool] = False
 

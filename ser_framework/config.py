@@ -261,6 +261,7 @@ def validate(raw: dict, registry, source=None, base_dir: Path | None = None) -> 
             resolved.append(None if found is None else {"name": found[0].name,
                                                         "params": found[1].model_dump(mode="json")})
         out[key] = resolved if is_list else resolved[0]
+    problems.extend(input_kind_problems(out, registry))
     out["augmentation"] = _validate_augmentation(raw.get("augmentation"), registry, problems, base_dir)
     if out.get("dataset") is not None:  # what can be checked without reading the data
         dataset = registry.build("dataset", out["dataset"])
@@ -268,6 +269,36 @@ def validate(raw: dict, registry, source=None, base_dir: Path | None = None) -> 
     if problems:
         raise ConfigError(problems, source=source)
     return out
+
+
+def input_kind_problems(config: dict, registry) -> list[tuple[str, str]]:
+    """Where the features' output (pooled vectors or frame sequences) does not suit the classifier.
+
+    A sequence extractor stands alone (its frames go to the classifier unchanged, so
+    there are no selectors), and only a classifier with ``input = "sequence"`` takes it.
+    """
+    features, classifier = config.get("features"), config.get("classifier")
+    if not features or None in features or not classifier:
+        return []
+    outputs = [getattr(registry.get("feature", f["name"]).cls, "output", "pooled") for f in features]
+    taken = getattr(registry.get("classifier", classifier["name"]).cls, "input", "pooled")
+    sequences = [i for i, kind in enumerate(outputs) if kind == "sequence"]
+    problems = []
+    if sequences and len(features) > 1:
+        problems.extend((f"features.{i}", f"the sequence extractor '{features[i]['name']}' must be the only "
+                                          f"feature (frame sequences are not concatenated with other features)")
+                        for i in sequences)
+    elif sequences and taken != "sequence":
+        problems.append((f"features.{sequences[0]}", f"'{features[sequences[0]]['name']}' gives frame sequences, "
+                                                     f"but the classifier '{classifier['name']}' takes pooled "
+                                                     f"vectors; use a sequence classifier or a pooled feature"))
+    elif not sequences and taken == "sequence":
+        problems.append(("classifier", f"'{classifier['name']}' takes frame sequences, but the features give "
+                                       f"pooled vectors; use a sequence extractor"))
+    if sequences and config.get("selectors"):
+        problems.append(("selectors", "must be empty with a sequence extractor (its frames go to the "
+                                      "classifier unchanged; sequence classifiers normalise them)"))
+    return problems
 
 
 def parse_override(text: str) -> tuple[list[str], object]:

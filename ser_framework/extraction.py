@@ -38,6 +38,17 @@ class FeaturePipeline:
     def sample_rate(self) -> int:
         return self.settings.sample_rate
 
+    @property
+    def output(self) -> str:
+        """What the features are: ``"sequence"`` (frames of a sequence extractor) or ``"pooled"`` (vectors)."""
+        return "sequence" if any(getattr(e, "output", "pooled") == "sequence" for e in self.extractors) else "pooled"
+
+    def classifier_input(self, X: np.ndarray) -> np.ndarray:
+        """Feature rows as the classifier takes them: unchanged, or rows × frames × channels."""
+        if self.output == "pooled":
+            return X
+        return np.asarray(X).reshape(len(X), *self.extractors[0].frame_shape)
+
     def load(self, source, **overrides) -> np.ndarray:
         kwargs = {
             "sample_rate": self.sample_rate,

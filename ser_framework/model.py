@@ -30,7 +30,8 @@ class FittedModel:
     def predict_proba_features(self, X: np.ndarray) -> np.ndarray:
         """Probabilities (rows × labels) from raw feature rows."""
         X = np.atleast_2d(np.asarray(X, dtype=np.float32))
-        return np.asarray(self.classifier.predict_proba(self.transform(X)), dtype=np.float64)
+        X = self.pipeline.classifier_input(self.transform(X))
+        return np.asarray(self.classifier.predict_proba(X), dtype=np.float64)
 
 
 def fit_model(X, y, speakers, labels, config: dict, registry, pipeline: FeaturePipeline,
@@ -58,6 +59,7 @@ def fit_model(X, y, speakers, labels, config: dict, registry, pipeline: FeatureP
         X_val = X[val_idx]
         for selector in selectors:
             X_val = selector.transform(X_val)
-        validation = (X_val, y[val_idx])
+        validation = (pipeline.classifier_input(X_val), y[val_idx])
+    X_fit = pipeline.classifier_input(X_fit)  # frame sequences for sequence classifiers
     classifier.fit(X_fit, y_fit, len(labels), validation=validation, seed=seed, progress=progress)
     return FittedModel(list(labels), pipeline, selectors, classifier)

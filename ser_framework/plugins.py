@@ -33,6 +33,7 @@ DEFAULT_PLUGINS = (
     "ser_plugins.features_voice",
     "ser_plugins.features_quality",
     "ser_plugins.features_opensmile",
+    "ser_plugins.features_frames",
     "ser_plugins.balancers",
     "ser_plugins.selectors",
     "ser_plugins.classifiers",

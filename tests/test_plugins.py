@@ -19,10 +19,11 @@ from ser_frontends.cli.main import cli
 HERE = Path(__file__).parent
 BUILT_IN = {
     "dataset": {"ravdess", "folder"},
-    "feature": {"mfcc", "chroma", "spectral_contrast", "tonnetz", "voice_band", "voice_quality", "opensmile"},
+    "feature": {"mfcc", "chroma", "spectral_contrast", "tonnetz", "voice_band", "voice_quality", "opensmile",
+                "log_mel_frames", "mfcc_frames"},
     "balancer": {"upsample", "none"},
     "selector": {"standard_scaler", "select_k_best", "pca"},
-    "classifier": {"keras_mlp", "logistic_regression"},
+    "classifier": {"keras_mlp", "logistic_regression", "crnn", "transformer"},
     "augmenter": {"resample", "noise", "gain", "reverb", "codec", "trim", "pad", "quantize"},
 }
 ROOT = HERE.parent
@@ -201,6 +202,9 @@ def _exercise_feature(component, tmp_path):
     t = np.arange(sr) / sr
     y = (0.2 * np.sin(2 * np.pi * 220 * t * (1 + 0.2 * t))).astype(np.float32)
     vector = component.extract(AudioContext(y, sr))
+    if component.output == "sequence":  # frames × channels, the last channel the mask
+        assert vector.shape == component.frame_shape and set(np.unique(vector[:, -1])) <= {0.0, 1.0}
+        vector = vector.ravel()
     assert vector.ndim == 1 and len(vector) > 0 and np.all(np.isfinite(vector))
 
 
@@ -225,6 +229,9 @@ def _exercise_classifier(component, tmp_path):
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2], 20)
     X = (rng.normal(size=(60, 5)) + 3 * y[:, None]).astype(np.float32)
+    if component.input == "sequence":  # 8 frames of the 5 values plus the mask channel
+        X = np.concatenate([np.repeat(X[:, None, :], 8, axis=1) + rng.normal(0, 0.3, (60, 8, 5)),
+                            np.ones((60, 8, 1))], axis=2).astype(np.float32)
     component.fit(X, y, 3, seed=0)
     proba = component.predict_proba(X)
     assert proba.shape == (60, 3) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
@@ -245,7 +252,11 @@ def _exercise_augmenter(component, tmp_path):
 
 #: small but real settings for the components whose defaults take long (Keras training)
 QUICK = {("classifier", "keras_mlp"): {"units": [16], "dropout": [0.0], "batch_norm": [False], "epochs": 40,
-                                       "learning_rate": 0.01}}
+                                       "learning_rate": 0.01},
+         ("classifier", "crnn"): {"conv_filters": [4], "gru_units": 8, "epochs": 30, "learning_rate": 0.01,
+                                  "time_masks": 0, "freq_masks": 0},
+         ("classifier", "transformer"): {"d_model": 8, "heads": 2, "layers": 1, "ff_units": 8, "pool": 2,
+                                         "epochs": 30, "learning_rate": 0.01, "time_masks": 0, "freq_masks": 0}}
 #: built-ins that need an optional package (an extra of the same name): without it, building names the extra
 OPTIONAL_PACKAGE = {"opensmile": "opensmile"}
 BUILT_IN_SPECS = [(s.kind, s.name) for s in get_registry(load_entrypoints=False).all() if s.source == "built-in"]

@@ -1,0 +1,82 @@
+"""Sequence classifier ``crnn``: convolution blocks → bidirectional GRU → attention pooling.
+
+Each block is a 3×3 convolution (no bias), batch normalisation, ReLU and 2×2 max
+pooling, so frames and channels shrink by 2 per block; the GRU reads the pooled
+frames both ways, an attention layer weights its outputs over the real frames (the
+mask pooled alongside), and a softmax layer gives the probabilities. Trained in
+Keras (see :mod:`.sequence`), run in numpy at prediction.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ser_framework import Field
+
+from . import numpy_layers as nl
+from .sequence import SequenceClassifier, SequenceTrainingParams, attention_pooling, pooled_mask
+
+
+class CRNN(SequenceClassifier):
+    """Conv blocks (3×3, BN, ReLU, 2×2 pool) → bidirectional GRU → attention pooling → softmax."""
+
+    name = "crnn"
+    architecture = "crnn"
+
+    class Params(SequenceTrainingParams):
+        conv_filters: list[int] = Field([16, 32], min_length=1, max_length=4,
+                                        description="filters of each convolution block (each halves frames and channels)")
+        gru_units: int = Field(64, ge=4, le=512, description="GRU units per direction")
+
+    @property
+    def pool(self) -> int:
+        return 2 ** len(self.params.conv_filters)
+
+    def build_keras(self, keras, frames, channels, n_classes):
+        L, p = keras.layers, self.params
+        if frames < self.pool or channels < self.pool:
+            raise ValueError(f"crnn with {len(p.conv_filters)} blocks needs at least {self.pool} frames and channels")
+        F, M = keras.Input((frames, channels), name="frames"), keras.Input((frames,), name="mask")
+        x = L.Reshape((frames, channels, 1))(F)
+        for i, filters in enumerate(p.conv_filters):
+            x = L.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+            x = L.BatchNormalization(name=f"bn{i}")(x)
+            x = L.MaxPooling2D(2)(L.ReLU()(x))
+        t, d, c = x.shape[1:]
+        x = L.Dropout(p.dropout)(L.Reshape((t, d * c))(x))
+        x = L.Bidirectional(L.GRU(p.gru_units, return_sequences=True), name="gru")(x)
+        pooled = attention_pooling(keras, x, pooled_mask(keras, M, self.pool))
+        out = L.Dense(n_classes, activation="softmax", name="output")(L.Dropout(p.dropout)(pooled))
+        return keras.Model([F, M], out)
+
+    def export(self, model):
+        arrays = {}
+        for i in range(len(self.params.conv_filters)):
+            arrays[f"conv{i}"] = model.get_layer(f"conv{i}").get_weights()[0]
+            gamma, beta, mean, var = model.get_layer(f"bn{i}").get_weights()
+            scale = gamma / np.sqrt(var + model.get_layer(f"bn{i}").epsilon)
+            arrays[f"bn{i}_scale"], arrays[f"bn{i}_shift"] = scale, beta - mean * scale
+        names = ("kernel", "recurrent", "bias")
+        weights = model.get_layer("gru").get_weights()  # forward kernel, recurrent, bias; then backward
+        arrays.update({f"gru_fw_{n}": w for n, w in zip(names, weights[:3])})
+        arrays.update({f"gru_bw_{n}": w for n, w in zip(names, weights[3:])})
+        arrays["attention_kernel"], arrays["attention_bias"] = model.get_layer("attention").get_weights()
+        arrays["output_kernel"], arrays["output_bias"] = model.get_layer("output").get_weights()
+        return {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
+
+    def forward(self, F, M):
+        a = self.arrays
+        x = F[..., None]
+        for i in range(len(self.params.conv_filters)):
+            x = nl.conv2d_same(x, a[f"conv{i}"]) * a[f"bn{i}_scale"] + a[f"bn{i}_shift"]
+            x = nl.max_pool(np.maximum(x, 0.0), 2, axes=(1, 2))
+        n, t, d, c = x.shape
+        x = x.reshape(n, t, d * c)
+        h = np.concatenate([nl.gru(x, a["gru_fw_kernel"], a["gru_fw_recurrent"], a["gru_fw_bias"]),
+                            nl.gru(x, a["gru_bw_kernel"], a["gru_bw_recurrent"], a["gru_bw_bias"], reverse=True)],
+                           axis=-1)
+        m = nl.max_pool(M, self.pool, axes=(1,))
+        pooled = nl.attention_pool(h, m, a["attention_kernel"], a["attention_bias"])
+        return nl.softmax(pooled @ a["output_kernel"] + a["output_bias"])
+
+
+__all__ = ["CRNN"]
