@@ -20,7 +20,7 @@ BUILT_IN = {
     "dataset": {"ravdess", "folder"},
     "feature": {"mfcc", "chroma", "spectral_contrast", "tonnetz"},
     "balancer": {"upsample", "none"},
-    "selector": {"standard_scaler", "select_k_best", "pca"},
+    "selector": {"standard_scaler", "select_k_best", "pca", "autoencoder"},
     "classifier": {"keras_mlp", "logistic_regression"},
     "augmenter": {"resample", "noise", "gain", "reverb", "codec", "trim", "pad", "quantize"},
 }
@@ -244,7 +244,8 @@ def _exercise_augmenter(component, tmp_path):
 
 #: small but real settings for the components whose defaults take long (Keras training)
 QUICK = {("classifier", "keras_mlp"): {"units": [16], "dropout": [0.0], "batch_norm": [False], "epochs": 40,
-                                       "learning_rate": 0.01}}
+                                       "learning_rate": 0.01},
+         ("selector", "autoencoder"): {"code_size": 3, "hidden": [8], "epochs": 5}}
 BUILT_IN_SPECS = [(s.kind, s.name) for s in get_registry(load_entrypoints=False).all() if s.source == "built-in"]
 
 
