@@ -5,6 +5,8 @@ import numpy as np
 
 from ser_framework import Field, Params, Selector, hookimpl
 
+from .autoencoder import Autoencoder
+
 
 class StandardScaler(Selector):
     """Zero mean, unit variance per column (sklearn.preprocessing.StandardScaler)."""
@@ -96,5 +98,5 @@ class Pca(Selector):
 
 @hookimpl
 def register_selectors(register):
-    for cls in (StandardScaler, SelectKBest, Pca):
+    for cls in (StandardScaler, SelectKBest, Pca, Autoencoder):
         register(cls)

@@ -40,6 +40,9 @@ _LAZY = {
     "run_training": "experiment", "default_run_dir": "experiment", "build_table": "experiment",
     "evaluate_bundle": "experiment", "load_items": "experiment",
     "classification_report_text": "evaluation",
+    # sweeps and ensembles
+    "plan_sweep": "sweep", "run_sweep": "sweep", "markdown_table": "sweep_table",
+    "fuse_bundles": "fusion", "fuse_probabilities": "fusion",
     # robustness: evaluation conditions and augmented copies
     "CONDITIONS": "conditions", "condition_report": "conditions", "conditions_report_text": "conditions:report_text",
     # bundles and prediction

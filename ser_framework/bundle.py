@@ -305,6 +305,10 @@ def load_bundle(path=None, registry=None, plugins_dirs=()) -> Bundle:
     verify_files(path, manifest)
     _warn_versions(manifest)
     registry = registry or get_registry(plugins_dirs)
+    if manifest.get("kind") == "fusion":  # late fusion of member bundles (see ser_framework.fusion)
+        from .fusion import load_fused
+
+        return load_fused(path, manifest, registry)
     entries = [("feature", f"features.{i}", f) for i, f in enumerate(manifest["features"])]
     entries += [("selector", f"selectors.{i}", s) for i, s in enumerate(manifest["selectors"])]
     entries.append(("classifier", "classifier", manifest["classifier"]))

@@ -124,7 +124,9 @@ COMPONENT_SECTIONS = {
     "selectors": ("selector", True, False),
     "classifier": ("classifier", False, False),
 }
-TOP_LEVEL = {*_TopLevel.model_fields, *SECTIONS, *COMPONENT_SECTIONS, "augmentation"}
+#: read by ``ser sweep`` only (see :mod:`ser_framework.sweep`); ``validate`` leaves it out of the result
+SWEEP_KEY = "sweep"
+TOP_LEVEL = {*_TopLevel.model_fields, *SECTIONS, *COMPONENT_SECTIONS, "augmentation", SWEEP_KEY}
 
 
 def _safe_loader(duplicates: list):
@@ -326,24 +328,34 @@ def apply_overrides(config: dict, overrides, problems: list | None = None) -> di
             problems.append((f"-s {text}", "expected KEY=VALUE, e.g. classifier.params.epochs=50"))
             continue
         parts, value = parse_override(text)
-        node = config
-        for i, part in enumerate(parts):
-            where = ".".join(parts[: i + 1])
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    problems.append((where, f"no such item (the list has {len(node)})"))
-                    break
-                part = int(part)
-            elif not isinstance(node, dict) or part not in node:
-                problems.append((where, "no such key in the config (overrides may only change existing keys)"))
-                break
-            if i == len(parts) - 1:
-                node[part] = value
-            else:
-                node = node[part]
+        set_path(config, parts, value, problems)
     if own and problems:
         raise ConfigError(problems, source="command-line overrides")
     return config
+
+
+def set_path(config: dict, parts: list[str], value, problems: list, prefix: str = "") -> bool:
+    """Set the existing key ``parts`` (a dotted path split, list items by index) of ``config`` in place.
+
+    A missing key or item is appended to ``problems`` (its path led by
+    ``prefix``) and the config is left as it was; returns whether it was set.
+    """
+    node = config
+    for i, part in enumerate(parts):
+        where = prefix + ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                problems.append((where, f"no such item (the list has {len(node)})"))
+                return False
+            part = int(part)
+        elif not isinstance(node, dict) or part not in node:
+            problems.append((where, "no such key in the config (overrides may only change existing keys)"))
+            return False
+        if i == len(parts) - 1:
+            node[part] = value
+        else:
+            node = node[part]
+    return True
 
 
 def load_config(path, registry_factory=None, overrides=(), extra_plugins_dirs=()):

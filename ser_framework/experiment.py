@@ -74,14 +74,16 @@ def evaluate_folds(X, y, speakers, labels, config, registry, pipeline, progress=
         rows = (X[tr], y[tr], speakers[tr])
         if copies is not None:  # augmented copies of this fold's training clips only
             rows = copies.add_to(*rows, clips=tr)
+        started = time.perf_counter()
         model = fit_model(*rows, labels, config, registry, pipeline, seed=seed + k, progress=progress)
+        fit_s = time.perf_counter() - started
         p = model.predict_proba_features(X[te])
         if on_fold is not None:
             on_fold(k, model, tr, te)
         proba[te], fold_of[te] = p, k
         m = compute_metrics(y[te], p.argmax(axis=1), labels)
         folds.append({"fold": k, "test_speakers": sorted(set(speakers[te].tolist())),
-                      "accuracy": m["accuracy"], "uar": m["uar"], "macro_f1": m["macro_f1"], "n": m["n"]})
+                      "accuracy": m["accuracy"], "uar": m["uar"], "macro_f1": m["macro_f1"], "n": m["n"], "fit_s": round(fit_s, 2)})
         last_model = model
     return proba, fold_of, folds, last_model
 

@@ -22,7 +22,7 @@ BUILT_IN = {
     "feature": {"mfcc", "chroma", "spectral_contrast", "tonnetz", "voice_band", "voice_quality", "opensmile",
                 "log_mel_frames", "mfcc_frames"},
     "balancer": {"upsample", "none"},
-    "selector": {"standard_scaler", "select_k_best", "pca"},
+    "selector": {"standard_scaler", "select_k_best", "pca", "autoencoder"},
     "classifier": {"keras_mlp", "logistic_regression", "crnn", "transformer"},
     "augmenter": {"resample", "noise", "gain", "reverb", "codec", "trim", "pad", "quantize"},
 }
@@ -256,7 +256,8 @@ QUICK = {("classifier", "keras_mlp"): {"units": [16], "dropout": [0.0], "batch_n
          ("classifier", "crnn"): {"conv_filters": [4], "gru_units": 8, "epochs": 30, "learning_rate": 0.01,
                                   "time_masks": 0, "freq_masks": 0},
          ("classifier", "transformer"): {"d_model": 8, "heads": 2, "layers": 1, "ff_units": 8, "pool": 2,
-                                         "epochs": 30, "learning_rate": 0.01, "time_masks": 0, "freq_masks": 0}}
+                                         "epochs": 30, "learning_rate": 0.01, "time_masks": 0, "freq_masks": 0},
+         ("selector", "autoencoder"): {"code_size": 3, "hidden": [8], "epochs": 5}}
 #: built-ins that need an optional package (an extra of the same name): without it, building names the extra
 OPTIONAL_PACKAGE = {"opensmile": "opensmile"}
 BUILT_IN_SPECS = [(s.kind, s.name) for s in get_registry(load_entrypoints=False).all() if s.source == "built-in"]

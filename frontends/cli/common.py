@@ -50,6 +50,13 @@ def quiet_option(func):
     return click.option("-q", "--quiet", is_flag=True, help="No progress bars.")(func)
 
 
+def set_option(func):
+    return click.option(
+        "-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+        help="Override a config key that exists, e.g. -s classifier.params.epochs=50 (repeatable).",
+    )(func)
+
+
 def model_option(func):
     return click.option(
         "-m", "--model", type=click.Path(), default=None,

@@ -13,14 +13,15 @@ def cli():
     ser predict clip.wav            dominant emotion of a clip (shipped model)
     ser listen                      live emotion from the microphone
     ser train configs/default.yaml  train and evaluate from a YAML config
+    ser sweep CONFIG -g PATH=A,B    compare every combination under one protocol
     ser plugins                     list the components configs can name
     """
 
 
 def _register():
-    from . import app_cmd, cache_cmd, listen_cmd, plugins_cmd, predict_cmd, train_cmd
+    from . import app_cmd, cache_cmd, fuse_cmd, listen_cmd, plugins_cmd, predict_cmd, sweep_cmd, train_cmd
 
-    for module in (train_cmd, predict_cmd, listen_cmd, plugins_cmd, cache_cmd, app_cmd):
+    for module in (train_cmd, sweep_cmd, fuse_cmd, predict_cmd, listen_cmd, plugins_cmd, cache_cmd, app_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

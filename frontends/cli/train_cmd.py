@@ -5,12 +5,7 @@ from pathlib import Path
 
 import click
 
-from .common import handle_errors, plugins_dir_option, quiet_option
-
-set_option = click.option(
-    "-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
-    help="Override a config key that exists, e.g. -s classifier.params.epochs=50 (repeatable).",
-)
+from .common import handle_errors, plugins_dir_option, quiet_option, set_option
 
 
 def _load(config, overrides, plugins_dirs):

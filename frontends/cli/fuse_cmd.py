@@ -1,0 +1,37 @@
+"""``ser fuse``: one bundle from several trained bundles (late fusion of calibrated probabilities)."""
+from __future__ import annotations
+
+import click
+
+from .common import handle_errors
+
+
+@click.command()
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Folder of the fused bundle.")
+@click.option("-w", "--weights", default=None, metavar="W1,W2,...",
+              help="One weight per bundle, comma-separated (normalised to sum 1) [default: equal].")
+@click.option("--mean", type=click.Choice(["geometric", "arithmetic"]), default="geometric", show_default=True,
+              help="How the members' calibrated probabilities are averaged.")
+@click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
+@handle_errors
+def fuse(bundles, output, weights, mean, force):
+    """Fuse the model BUNDLES into one bundle that averages their calibrated probabilities.
+
+    The members must share labels and audio settings; they are copied into the
+    new bundle, whose manifest records where each came from. Use it like any
+    bundle: ser predict --model OUTPUT clip.wav
+    """
+    from ser_framework import BundleError, fuse_bundles
+
+    values = None
+    if weights is not None:
+        try:
+            values = [float(w) for w in weights.split(",")]
+        except ValueError:
+            raise BundleError(f"--weights: expected numbers separated by commas, got {weights!r}") from None
+    path = fuse_bundles(bundles, output, weights=values, mean=mean, overwrite=force)
+    click.echo(f"fused {len(bundles)} bundles ({mean} mean) → {path}")
+
+
+COMMANDS = [fuse]

@@ -1,0 +1,100 @@
+"""Late fusion: ``ser fuse`` makes one bundle from trained bundles; it loads and predicts like any bundle."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import tiny_config_dict
+
+from ser_framework import BundleError, fuse_bundles, fuse_probabilities, load_bundle
+from ser_frontends.cli.main import cli
+
+
+def _train(corpus, out, features, name="run"):
+    """A tiny calibrated bundle (logistic regression) on ``features``."""
+    from ser_framework.config import validate
+    from ser_framework.experiment import run_training
+    from ser_framework.plugins import get_registry
+
+    registry = get_registry(load_entrypoints=False)
+    raw = tiny_config_dict(corpus, out)
+    raw["features"] = features
+    raw["evaluation"]["refit"] = False
+    return run_training(validate(raw, registry), registry, out / name, progress=False).bundle_dir
+
+
+@pytest.fixture(scope="module")
+def members(tiny_bundle_dir, synthetic_corpus_dir, tmp_path_factory):
+    """Two tiny bundles on different (overlapping) feature sets: mfcc; mfcc + spectral contrast."""
+    out = tmp_path_factory.mktemp("fusion_members")
+    return tiny_bundle_dir, _train(synthetic_corpus_dir, out, [{"name": "mfcc"}, {"name": "spectral_contrast"}], "b")
+
+
+def test_fuse_probabilities_geometric_and_arithmetic():
+    a = np.array([[0.7, 0.2, 0.1], [0.5, 0.5, 0.0]])
+    b = np.array([[0.1, 0.6, 0.3], [0.5, 0.4, 0.1]])
+    arith = fuse_probabilities([a, b], [3, 1], "arithmetic")
+    np.testing.assert_allclose(arith, 0.75 * a + 0.25 * b)
+    geo = fuse_probabilities([a, b], [1, 1], "geometric")
+    expected = np.sqrt(a[0] * b[0])
+    np.testing.assert_allclose(geo[0], expected / expected.sum())
+    assert geo[1, 2] < 1e-5  # a label one member rules out stays ruled out
+    np.testing.assert_allclose(geo.sum(axis=1), 1.0)
+
+
+def test_fused_bundle_predicts_the_fused_calibrated_probabilities(members, synthetic_corpus_dir, tmp_path):
+    a, b = (load_bundle(m) for m in members)
+    assert a.temperature != 1.0 and b.temperature != 1.0  # members are calibrated
+    result = CliRunner().invoke(cli, ["fuse", str(members[0]), str(members[1]), "-o", str(tmp_path / "fused"),
+                                      "-w", "3,1", "--mean", "arithmetic"])
+    assert result.exit_code == 0, result.output
+    fused = load_bundle(tmp_path / "fused")
+    assert fused.labels == a.labels
+    assert [e.name for e in fused.pipeline.extractors] == ["mfcc", "spectral_contrast"]  # mfcc computed once
+    clips = sorted(synthetic_corpus_dir.rglob("*.wav"))[::4]
+    for clip in clips:
+        y = fused.pipeline.load(clip)
+        expected = 0.75 * a.predict_features(a.pipeline.from_waveform(y)[None]) + \
+            0.25 * b.predict_features(b.pipeline.from_waveform(y)[None])
+        got = fused.predict_features(fused.pipeline.from_waveform(y)[None])
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+        assert fused.predict(clip).probabilities == pytest.approx(dict(zip(fused.labels, got[0])), abs=1e-6)
+    manifest = json.loads((tmp_path / "fused" / "manifest.json").read_text())
+    assert manifest["kind"] == "fusion" and manifest["classifier"]["params"] == {"mean": "arithmetic",
+                                                                                 "weights": [0.75, 0.25]}
+    sources = [m["source"] for m in manifest["members"]]
+    assert sources == [str(members[0].resolve()), str(members[1].resolve())]
+    assert all({"training", "evaluation", "calibration", "manifest_sha256"} <= set(m) for m in manifest["members"])
+    # ser predict --model and ser evaluate take it like any bundle
+    proc = CliRunner().invoke(cli, ["predict", "--json", "-m", str(tmp_path / "fused"), *map(str, clips[:2])])
+    assert proc.exit_code == 0, proc.output
+    assert [r["label"] for r in json.loads(proc.output)] == [fused.predict(c).label for c in clips[:2]]
+    proc = CliRunner().invoke(cli, ["evaluate", str(synthetic_corpus_dir), "--dataset", "folder", "--json", "-q",
+                                    "-m", str(tmp_path / "fused")])
+    assert proc.exit_code == 0, proc.output
+    assert json.loads(proc.output)["uar"] > 0.6
+
+
+def test_fusion_refuses_members_with_other_labels(members, synthetic_corpus_dir, tmp_path):
+    two = tmp_path / "two_labels"
+    for label in ("low", "high"):
+        shutil.copytree(synthetic_corpus_dir / label, two / label)
+    other = _train(two, tmp_path / "runs", [{"name": "mfcc"}])
+    with pytest.raises(BundleError, match="labels differ"):
+        fuse_bundles([members[0], other], tmp_path / "fused")
+    with pytest.raises(BundleError, match="one weight per member"):
+        fuse_bundles(members, tmp_path / "fused", weights=[1.0])
+    result = CliRunner().invoke(cli, ["fuse", str(members[0]), str(members[1]), "-o", str(tmp_path / "f"), "-w", "1,x"])
+    assert result.exit_code == 1 and "--weights" in result.output
+    assert not (tmp_path / "fused").exists() and not (tmp_path / "f").exists()
+
+
+def test_a_tampered_member_is_refused(members, tmp_path):
+    fused = fuse_bundles(members, tmp_path / "fused")
+    member_manifest = fused / "members" / "01" / "manifest.json"
+    member_manifest.write_text(member_manifest.read_text().replace('"labels"', '"labels" ', 1))
+    with pytest.raises(BundleError, match="does not match its SHA-256"):
+        load_bundle(fused)
