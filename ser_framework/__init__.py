@@ -23,6 +23,7 @@ from .errors import (
     NoSpeechError,
     NotAudioError,
     PluginError,
+    ProfileError,
     SerError,
 )
 from .hookspecs import hookimpl
@@ -45,6 +46,8 @@ _LAZY = {
     # bundles and prediction
     "load_bundle": "bundle", "Bundle": "bundle", "Prediction": "bundle", "MANIFEST": "bundle",
     "MIN_CONFIDENCE": "bundle",
+    # speaker profiles (adaptation to one voice)
+    "SpeakerProfile": "profiles", "MIN_ENROL_CLIPS": "profiles",
     # honest confidence: calibration and the voice check
     "expected_calibration_error": "calibration", "fit_temperature": "calibration",
     "apply_temperature": "calibration", "save_reliability_png": "calibration",
@@ -76,6 +79,6 @@ __all__ = [
     "Component", "Dataset", "FeatureExtractor", "Balancer", "Selector", "Classifier", "Augmenter",
     "SerError", "ConfigError", "PluginError", "DataError", "BundleError", "AudioError", "AudioNotFoundError",
     "NotAudioError", "EmptyAudioError", "InvalidSamplesError", "AudioTooShortError", "AudioTooLongError",
-    "NoSpeechError",
+    "NoSpeechError", "ProfileError",
     *_LAZY,
 ]

@@ -145,20 +145,36 @@ class Bundle:
         probs = {self.labels[i]: float(proba[i]) for i in order}
         return Prediction(path, self.labels[order[0]], probs)
 
-    def predict_features(self, X) -> np.ndarray:
-        """Calibrated probabilities (rows × labels): the model's, with the bundle's temperature applied."""
+    @property
+    def feature_space(self) -> str:
+        """The key of this bundle's feature space; a speaker profile must carry the same (see :mod:`.profiles`)."""
+        from .profiles import feature_space_key
+
+        n = self.manifest.get("n_features") or self.pipeline.n_features()
+        return feature_space_key(self.pipeline, n)
+
+    def predict_features(self, X, profile=None) -> np.ndarray:
+        """Calibrated probabilities (rows × labels): the model's, with the bundle's temperature applied.
+
+        ``profile`` (a :class:`~ser_framework.profiles.SpeakerProfile` of the
+        speaker of every row) adapts the features to that speaker.
+        """
         from .calibration import apply_temperature
 
-        return apply_temperature(self.model.predict_proba_features(X), self.temperature)
+        if profile is not None:
+            profile.check(self)
+        return apply_temperature(self.model.predict_proba_features(X, profile=profile), self.temperature)
 
-    def predict_waveform(self, y: np.ndarray, name: str = "<waveform>", *, check_speech: bool = True) -> Prediction:
+    def predict_waveform(self, y: np.ndarray, name: str = "<waveform>", *, check_speech: bool = True,
+                         profile=None) -> Prediction:
         """Predict from mono samples already at the bundle's sample rate.
 
         Input without voiced speech (noise, tones, hum, clicks, silence) is
         refused with :class:`~ser_framework.errors.NoSpeechError` unless
         ``check_speech`` is false (see :mod:`ser_framework.voice`). Runs with
         one BLAS thread throughout, so a clip's answer does not depend on how
-        many other threads are predicting at the same time.
+        many other threads are predicting at the same time. ``profile``: the
+        speaker's :class:`~ser_framework.profiles.SpeakerProfile`, if known.
         """
         from .spectral import single_threaded
         from .voice import check_voice
@@ -167,13 +183,13 @@ class Bundle:
             if check_speech:
                 check_voice(y, self.pipeline.sample_rate, name)
             vector = self.pipeline.from_waveform(y)
-            return self._prediction(name, self.predict_features(vector[None, :])[0])
+            return self._prediction(name, self.predict_features(vector[None, :], profile=profile)[0])
 
-    def predict(self, source, name: str | None = None) -> Prediction:
-        """Predict one clip from a path, bytes or file object."""
+    def predict(self, source, name: str | None = None, *, profile=None) -> Prediction:
+        """Predict one clip from a path, bytes or file object (``profile``: the speaker's, if known)."""
         y = self.pipeline.load(source)
         label = name or (str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "<upload>"))
-        return self.predict_waveform(y, label)
+        return self.predict_waveform(y, label, profile=profile)
 
 
 def _read_manifest(path: Path) -> dict:

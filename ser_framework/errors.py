@@ -77,3 +77,7 @@ class BundleError(SerError):
 
 class DataError(SerError):
     """A dataset could not be read or is unusable for the requested protocol."""
+
+
+class ProfileError(SerError):
+    """A speaker profile is malformed, too small, or made for another model's features."""

@@ -21,15 +21,24 @@ class FittedModel:
     pipeline: FeaturePipeline
     selectors: list  # fitted Selector instances
     classifier: object
+    #: a SpeakerNormaliser when trained with per-speaker normalisation, else None
+    normaliser: object = None
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         for selector in self.selectors:
             X = selector.transform(X)
         return X
 
-    def predict_proba_features(self, X: np.ndarray) -> np.ndarray:
-        """Probabilities (rows × labels) from raw feature rows."""
+    def predict_proba_features(self, X: np.ndarray, profile=None) -> np.ndarray:
+        """Probabilities (rows × labels) from raw feature rows (``profile``: their speaker's, if known)."""
         X = np.atleast_2d(np.asarray(X, dtype=np.float32))
+        if self.normaliser is not None:
+            X = self.normaliser.apply(X, profile)
+        elif profile is not None:
+            from .errors import ProfileError
+
+            raise ProfileError("this model was trained without speaker normalisation, so a profile cannot "
+                               "adapt it; use a model trained with evaluation.speaker_normalisation")
         return np.asarray(self.classifier.predict_proba(self.transform(X)), dtype=np.float64)
 
 
