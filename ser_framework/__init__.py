@@ -11,6 +11,7 @@ import importlib
 
 from .components import Augmenter, Balancer, Classifier, Component, Dataset, FeatureExtractor, Selector
 from .errors import (
+    AccountError,
     AudioError,
     AudioNotFoundError,
     AudioTooLongError,
@@ -25,6 +26,8 @@ from .errors import (
     PluginError,
     ProfileError,
     SerError,
+    SignInThrottled,
+    StoreError,
 )
 from .hookspecs import hookimpl
 from .params import Field, Params, PathField
@@ -55,6 +58,10 @@ _LAZY = {
     # long recordings
     "emotion_timeline": "timeline:timeline", "timeline_table": "timeline:table", "write_timeline_csv": "timeline:write_csv",
     "clock": "timeline.export",
+    # personal data: accounts, stored profiles, history (SQLite in the data folder)
+    "DataStore": "store", "UserData": "store", "HistoryEntry": "store", "data_dir": "store",
+    "sign_up": "store", "sign_in": "store", "user_by_id": "store", "local_user": "store",
+    "history_csv": "store", "history_json": "store", "LOCAL_USER": "store", "SCHEMA_VERSION": "store",
     # files and cache
     "atomic_write_bytes": "atomic", "FeatureCache": "cache", "CACHE_FORMAT": "cache:FORMAT",
 }
@@ -79,6 +86,6 @@ __all__ = [
     "Component", "Dataset", "FeatureExtractor", "Balancer", "Selector", "Classifier", "Augmenter",
     "SerError", "ConfigError", "PluginError", "DataError", "BundleError", "AudioError", "AudioNotFoundError",
     "NotAudioError", "EmptyAudioError", "InvalidSamplesError", "AudioTooShortError", "AudioTooLongError",
-    "NoSpeechError", "ProfileError",
+    "NoSpeechError", "ProfileError", "StoreError", "AccountError", "SignInThrottled",
     *_LAZY,
 ]
