@@ -12,14 +12,15 @@ def cli():
     \b
     ser predict clip.wav            dominant emotion of a clip (shipped model)
     ser train configs/default.yaml  train and evaluate from a YAML config
+    ser profile create NAME CLIP... a speaker profile (judge that voice against itself)
     ser plugins                     list the components configs can name
     """
 
 
 def _register():
-    from . import app_cmd, cache_cmd, plugins_cmd, predict_cmd, train_cmd
+    from . import app_cmd, cache_cmd, data_cmd, plugins_cmd, predict_cmd, profile_cmd, train_cmd
 
-    for module in (train_cmd, predict_cmd, plugins_cmd, cache_cmd, app_cmd):
+    for module in (train_cmd, predict_cmd, profile_cmd, plugins_cmd, cache_cmd, data_cmd, app_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 
