@@ -199,6 +199,7 @@ def test_history_exports_and_date_filter(tmp_path):
     for i in range(3):
         me.record(["sad", "angry", "calm"][i], PROBS, model="m", note=["", "=cmd()", "fine, thanks"][i], when=i * day)
     assert [e.emotion for e in me.entries(start=day, end=3 * day)] == ["calm", "angry"]
+    assert [(r[2], r[3], r[4]) for r in me.summary_rows(start=day)] == [("calm", 0.1, "fine, thanks"), ("angry", 0.7, "=cmd()")]
     entries = me.entries()
     data = json.loads(history_json(entries))
     assert [d["emotion"] for d in data] == ["calm", "angry", "sad"]

@@ -41,16 +41,17 @@ def render() -> None:
         return
     tz = history_view.timezone(st.context.timezone)
     first, last = _dates(history_view.day_of(span[0], tz), history_view.day_of(span[1], tz))
-    entries = user.entries(*history_view.day_bounds(first, last, tz))
-    st.caption(f"{len(entries)} entries from {first:%d %b %Y} to {last:%d %b %Y}")
+    bounds = history_view.day_bounds(first, last, tz)
+    rows = user.summary_rows(*bounds)
+    st.caption(f"{len(rows)} entries from {first:%d %b %Y} to {last:%d %b %Y}")
     with st.container(key="history-chart"):
-        st.bar_chart(history_view.daily_counts(entries, tz), x_label="Day", y_label="Clips", height=260)
+        st.bar_chart(history_view.daily_counts(rows, tz), x_label="Day", y_label="Clips", height=260)
     with st.container(key="history-table"):
-        st.dataframe(history_view.table(entries, tz), hide_index=True)
+        st.dataframe(history_view.table(rows, tz), hide_index=True)
     left, right = st.columns(2)
     stem = f"emotion-history-{first:%Y%m%d}-{last:%Y%m%d}"
-    left.download_button("Export CSV", data=lambda: history_csv(entries), file_name=f"{stem}.csv", mime="text/csv",
+    left.download_button("Export CSV", data=lambda: history_csv(user.entries(*bounds)), file_name=f"{stem}.csv", mime="text/csv",
                          icon=":material/download:", on_click="ignore", key="export-csv")
-    right.download_button("Export JSON", data=lambda: history_json(entries), file_name=f"{stem}.json",
+    right.download_button("Export JSON", data=lambda: history_json(user.entries(*bounds)), file_name=f"{stem}.json",
                           mime="application/json", icon=":material/download:", on_click="ignore", key="export-json")
     _delete_form(user)

@@ -27,26 +27,33 @@ def day_bounds(first: date, last: date, tz: tzinfo) -> tuple[float, float]:
     return start.timestamp(), end.timestamp()
 
 
-def table(entries, tz: tzinfo):
-    """One row per entry, newest first: its number, time, emotion, the emotion's probability, the note."""
+def _times(rows, tz: tzinfo):
     import pandas as pd
 
+    return pd.to_datetime([r[1] for r in rows], unit="s", utc=True).tz_convert(tz)
+
+
+def table(rows, tz: tzinfo):
+    """The table of ``UserData.summary_rows``, newest first: number, time, emotion, its probability, note."""
+    import pandas as pd
+
+    emotions = pd.Series([r[2] for r in rows], dtype="category")
     return pd.DataFrame({
-        "Entry": [e.id for e in entries],
-        "Time": [datetime.fromtimestamp(e.time, tz).strftime("%Y-%m-%d %H:%M") for e in entries],
-        "Emotion": [title_for(e.emotion) for e in entries],
-        "Probability": [percent(e.probabilities.get(e.emotion, 0.0)) for e in entries],
-        "Note": [e.note for e in entries],
+        "Entry": [r[0] for r in rows],
+        "Time": _times(rows, tz).strftime("%Y-%m-%d %H:%M"),
+        "Emotion": emotions.cat.rename_categories([title_for(c) for c in emotions.cat.categories]),
+        "Probability": [percent(r[3] or 0.0) for r in rows],
+        "Note": [r[4] for r in rows],
     })
 
 
-def daily_counts(entries, tz: tzinfo):
-    """Clips per day (rows, every day of the span) and emotion (columns)."""
+def daily_counts(rows, tz: tzinfo):
+    """Clips per day (rows, every day of the span) and emotion (columns), from ``UserData.summary_rows``."""
     import pandas as pd
 
-    if not entries:
+    if not rows:
         return pd.DataFrame()
-    frame = pd.DataFrame({"Day": [day_of(e.time, tz) for e in entries], "Emotion": [title_for(e.emotion) for e in entries]})
+    frame = pd.DataFrame({"Day": _times(rows, tz).date, "Emotion": [title_for(r[2]) for r in rows]})
     counts = frame.groupby(["Day", "Emotion"]).size().unstack(fill_value=0)
     days = pd.date_range(min(counts.index), max(counts.index), freq="D").date
     return counts.reindex(days, fill_value=0).rename_axis("Day")

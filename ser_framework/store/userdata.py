@@ -49,6 +49,10 @@ def _entry(row) -> HistoryEntry:
     return HistoryEntry(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], bool(row[6]))
 
 
+def _bounds(start: float | None, end: float | None) -> tuple[float, float]:
+    return (float("-inf") if start is None else float(start), float("inf") if end is None else float(end))
+
+
 def _clean_note(note: str) -> str:
     note = str(note or "").strip()
     if len(note) > MAX_NOTE:
@@ -118,13 +122,23 @@ class UserData:
 
     def entries(self, start: float | None = None, end: float | None = None) -> list[HistoryEntry]:
         """Entries with ``start <= time < end`` (either may be None), newest first."""
-        lo = float("-inf") if start is None else float(start)
-        hi = float("inf") if end is None else float(end)
+        lo, hi = _bounds(start, end)
         with self.store.read() as conn:
             rows = conn.execute("SELECT id, time, emotion, probabilities, note, model, audio IS NOT NULL "
                                 "FROM history WHERE user_id = ? AND time >= ? AND time < ? ORDER BY time DESC, id DESC",
                                 (self.user_id, lo, hi)).fetchall()
         return [_entry(r) for r in rows]
+
+    def summary_rows(self, start: float | None = None, end: float | None = None) -> list[tuple]:
+        """``(id, time, emotion, its probability, note)`` per entry, newest first: what a table shows.
+
+        Cheaper than :meth:`entries` (the probabilities are not decoded), for long histories.
+        """
+        lo, hi = _bounds(start, end)
+        with self.store.read() as conn:
+            return conn.execute("SELECT id, time, emotion, json_extract(probabilities, '$.' || json_quote(emotion)), "
+                                "note FROM history WHERE user_id = ? AND time >= ? AND time < ? "
+                                "ORDER BY time DESC, id DESC", (self.user_id, lo, hi)).fetchall()
 
     def count(self) -> int:
         with self.store.read() as conn:
