@@ -20,6 +20,8 @@ from .provenance import library_versions, sha256_file
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+#: the population statistics of a speaker-normalised model
+NORMALISER = "speaker_normalisation.npz"
 DEFAULT_BUNDLE = Path(__file__).parent / "default_model"
 #: libraries whose versions are recorded and compared on load
 TRACKED = ("ser-framework", "numpy", "scikit-learn", "librosa", "soundfile", "tensorflow-cpu", "keras")
@@ -107,6 +109,10 @@ def save_bundle(model, path, extra_manifest: dict | None = None, overwrite: bool
             **({"plugins": component_sources(model, registry)} if registry is not None else {}),
             **(extra_manifest or {}),
         }
+        if model.normaliser is not None:  # per-speaker normalisation: population statistics and shrinkage
+            np.savez(tmp / NORMALISER, **model.normaliser.get_state())
+            files.append(NORMALISER)
+            manifest["speaker_normalisation"] = {"state": NORMALISER, **model.normaliser.settings()}
         manifest["files"] = {f: sha256_file(tmp / f) for f in files}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
     return path
@@ -299,6 +305,19 @@ def _missing_plugin(manifest: dict, kind: str, name: str, exc: PluginError) -> s
     return f"the bundle needs the {kind} '{name}' from the plugin package '{source}'; install it (pip install {source})"
 
 
+def _load_normaliser(path: Path, manifest: dict):
+    """The bundle's :class:`~ser_framework.speaker_norm.SpeakerNormaliser`, or ``None`` without one."""
+    spec = manifest.get("speaker_normalisation")
+    if spec is None:
+        return None
+    from .speaker_norm import SpeakerNormaliser
+
+    if not isinstance(spec, dict) or spec.get("state") != NORMALISER or NORMALISER not in manifest["files"]:
+        raise BundleError(f"{path}/{MANIFEST}: 'speaker_normalisation' must name its checked state {NORMALISER}")
+    with np.load(path / NORMALISER, allow_pickle=False) as data:
+        return SpeakerNormaliser.from_state({k: data[k] for k in data.files})
+
+
 def load_bundle(path=None, registry=None, plugins_dirs=()) -> Bundle:
     """Load a bundle folder (default: the shipped model), verifying every file first.
 
@@ -336,6 +355,7 @@ def load_bundle(path=None, registry=None, plugins_dirs=()) -> Bundle:
             with np.load(path / spec["state"], allow_pickle=False) as data:
                 selector.set_state({k: data[k] for k in data.files})
         classifier = type(built[-1]).load(path / "classifier", built[-1].params)
+        normaliser = _load_normaliser(path, manifest)
     except ConfigError as exc:
         raise BundleError(f"{path}: the manifest's component settings are invalid: {exc.one_line()}") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -347,6 +367,6 @@ def load_bundle(path=None, registry=None, plugins_dirs=()) -> Bundle:
             f"{path}: feature dimension mismatch: the manifest says {manifest['n_features']} features, "
             f"the configured extractors give {n}"
         )
-    model = FittedModel(manifest["labels"], pipeline, selectors, classifier)
+    model = FittedModel(manifest["labels"], pipeline, selectors, classifier, normaliser)
     check_dimensions(path, model, n)
     return Bundle(path, manifest, model)

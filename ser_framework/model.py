@@ -43,8 +43,12 @@ class FittedModel:
 
 
 def fit_model(X, y, speakers, labels, config: dict, registry, pipeline: FeaturePipeline,
-              seed: int, progress: bool = False) -> FittedModel:
-    """Fit balancer → selectors → classifier on the given training rows."""
+              seed: int, progress: bool = False, normaliser=None) -> FittedModel:
+    """Fit balancer → selectors → classifier on the given training rows.
+
+    ``normaliser``: the :class:`~ser_framework.speaker_norm.SpeakerNormaliser`
+    the rows were normalised with (kept in the model for prediction).
+    """
     rng = np.random.default_rng(seed)
     classifier = registry.build("classifier", config["classifier"], "classifier")
     fit_idx, val_idx = np.arange(len(y)), None
@@ -69,4 +73,4 @@ def fit_model(X, y, speakers, labels, config: dict, registry, pipeline: FeatureP
             X_val = selector.transform(X_val)
         validation = (X_val, y[val_idx])
     classifier.fit(X_fit, y_fit, len(labels), validation=validation, seed=seed, progress=progress)
-    return FittedModel(list(labels), pipeline, selectors, classifier)
+    return FittedModel(list(labels), pipeline, selectors, classifier, normaliser)

@@ -41,6 +41,10 @@ class SpeakerNormaliser:
         mean, std = self.statistics(profile)
         return ((np.asarray(X, dtype=np.float64) - mean) / std).astype(np.float32)
 
+    def settings(self) -> dict:
+        """What reports and manifests name: the shrinkage, in pseudo-clips."""
+        return {"shrink_mean": self.k_mean, "shrink_var": self.k_var, "n_features": int(len(self.prior_mean))}
+
     def get_state(self) -> dict:
         return {"prior_mean": self.prior_mean, "prior_var": self.prior_var,
                 "shrinkage": np.array([self.k_mean, self.k_var])}
@@ -49,3 +53,76 @@ class SpeakerNormaliser:
     def from_state(cls, state: dict) -> SpeakerNormaliser:
         k_mean, k_var = (float(v) for v in state["shrinkage"])
         return cls(state["prior_mean"], state["prior_var"], k_mean, k_var)
+
+
+# ----------------------------------------------------------------------------- evaluation with profiles
+def choose_enrolment(speakers, n_enrol: int, seed: int) -> np.ndarray:
+    """A mask of the rows that enrol their speaker: ``n_enrol`` per speaker, a seeded choice.
+
+    The choice for a speaker depends only on ``seed``, the speaker's name and
+    its row count, so it is the same whatever other speakers are present.
+    Every speaker must keep at least one clip to score.
+    """
+    import zlib
+
+    from .errors import DataError
+
+    speakers = np.asarray(speakers)
+    mask = np.zeros(len(speakers), dtype=bool)
+    for s in np.unique(speakers):
+        rows = np.flatnonzero(speakers == s)
+        if len(rows) <= n_enrol:
+            raise DataError(f"speaker {s} has {len(rows)} clips; enrolling {n_enrol} needs more, so that "
+                            f"some are left to score")
+        rng = np.random.default_rng([seed, zlib.crc32(str(s).encode())])
+        mask[rng.choice(rows, size=n_enrol, replace=False)] = True
+    return mask
+
+
+def profiles_by_speaker(X_enrol, speakers, enrol, model_key: str) -> dict[str, SpeakerProfile]:
+    """One profile per speaker from its enrolment rows (``enrol`` mask) of ``X_enrol`` only."""
+    speakers = np.asarray(speakers)
+    return {str(s): SpeakerProfile.from_features(X_enrol[enrol & (speakers == s)], str(s), model_key)
+            for s in np.unique(speakers[enrol])}
+
+
+def predict_by_speaker(predict, X, speakers, profiles: dict) -> np.ndarray:
+    """Probabilities of every row of ``X``, each predicted with its speaker's profile.
+
+    ``predict(X, profile)`` is a model's ``predict_proba_features``; a
+    speaker without a profile is predicted with ``profile=None``.
+    """
+    speakers = np.asarray(speakers)
+    parts = {s: predict(X[speakers == s], profiles.get(str(s))) for s in np.unique(speakers)}
+    out = np.empty((len(X), next(iter(parts.values())).shape[1]))
+    for s, p in parts.items():
+        out[speakers == s] = p
+    return out
+
+
+# ----------------------------------------------------------------------------- training rows
+def normalise_training(X, speakers, copy_index, settings: dict, seed: int):
+    """Training rows z-scored per speaker as a profile of ``enrol`` clips would, and the normaliser.
+
+    Population statistics come from the original clips (``copy_index`` 0).
+    For each speaker and each copy index (0: the originals, k: every clip's
+    k-th augmented copy) a fresh random set of ``enrol`` original clips forms
+    the speaker's statistics (shrunk as at prediction time), so the model
+    learns from statistics as noisy as a real enrolment's. Returns
+    ``(X_normalised, normaliser)``.
+    """
+    X, speakers, copy_index = np.asarray(X, dtype=np.float64), np.asarray(speakers), np.asarray(copy_index)
+    originals = copy_index == 0
+    normaliser = SpeakerNormaliser.fit(X[originals], speakers[originals], settings["shrink_mean"],
+                                       settings["shrink_var"])
+    rng = np.random.default_rng(seed)
+    out = np.empty_like(X)
+    for s in np.unique(speakers):
+        own = np.flatnonzero(originals & (speakers == s))
+        n = min(settings["enrol"], len(own))
+        for k in np.unique(copy_index[speakers == s]):
+            pick = own[rng.choice(len(own), size=n, replace=False)]
+            profile = SpeakerProfile(str(s), n, "", X[pick].mean(axis=0), X[pick].var(axis=0) * n)
+            rows = (speakers == s) & (copy_index == k)
+            out[rows] = normaliser.apply(X[rows], profile)
+    return out.astype(np.float32), normaliser
