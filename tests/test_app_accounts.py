@@ -132,6 +132,28 @@ def test_the_url_and_page_inputs_cannot_reach_another_users_history(data_dir):
     assert any("No entries yet" in c.value for c in at.caption)
 
 
+def test_enrolment_by_recording_sentences_one_by_one(data_dir):
+    at = sign_up_in_page(new_app(), "carol")
+    for i, path in enumerate(ENROL_CLIPS):
+        at.audio_input(key=f"enrol-record-{i}").set_value((f"rec{i}.wav", wav_bytes(path), "audio/wav")).run()
+        assert any(f"{i + 1} sentence(s) recorded" in c.value for c in at.caption)
+    press(at, "Make my voice profile")
+    assert any("ready (3 clips)" in s.value for s in at.success), [e.value for e in at.error]
+    assert not any("Welcome" in i.value for i in at.run().info)  # enrolled: no more welcome
+    at.audio_input(key="enrol-record-0").set_value(("more.wav", wav_bytes(seconds=2.0), "audio/wav")).run()
+    press(at, "Add these to my voice profile")
+    assert any("ready (4 clips)" in s.value for s in at.success)
+
+
+def test_an_unusable_data_folder_is_one_line_in_the_page(data_dir):
+    data_dir.parent.mkdir(exist_ok=True)
+    data_dir.write_text("a file where the data folder should be")
+    at = sign_up_in_page(new_app(), "dave")
+    assert "cannot create the data folder" in at.error[0].value
+    go(at, "analyse")  # the analysis page still works without the data folder
+    analyse(at)
+
+
 def test_wrong_password_and_throttling_in_the_page(data_dir):
     from ser_framework.store.accounts import MAX_ACCOUNT_FAILURES
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ser_framework import SerError
 from ser_frontends.app import session
 
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -42,7 +43,10 @@ def main() -> None:
         for p in pages:
             if p is not page:
                 st.page_link(p, icon=f":material/{icons[p]}:")
-    page.run()
+    try:
+        page.run()
+    except SerError as exc:  # e.g. a data folder that cannot be written: one line, no traceback
+        st.error(" ".join(str(exc).split()), icon=":material/error:")
 
 
 main()
