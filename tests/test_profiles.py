@@ -193,3 +193,26 @@ def test_cli_predict_with_a_profile_file_and_evaluate_with_enrol(normalised_run,
     out = runner.invoke(cli, ["evaluate", str(data), "--dataset", "folder", "--enrol", "9", "-q",
                               "-m", str(normalised_run.bundle_dir)])
     assert out.exit_code == 1 and "has 9 clips" in out.output
+
+
+def test_speaker_normalisation_config_is_validated_and_named(synthetic_corpus_dir, tmp_path):
+    import yaml
+
+    from ser_framework import ConfigError
+    from ser_framework.config import validate
+    from ser_framework.plugins import get_registry
+    from ser_frontends.cli.main import cli
+
+    registry = get_registry()
+    raw = tiny_config_dict(synthetic_corpus_dir, tmp_path)
+    assert validate(raw, registry)["speaker_normalisation"] is None
+    assert validate({**raw, "speaker_normalisation": True}, registry)["speaker_normalisation"] == {
+        "enrol": 10, "shrink_mean": 0.0, "shrink_var": 20.0}
+    with pytest.raises(ConfigError) as err:
+        validate({**raw, "speaker_normalisation": {"enrol": 2, "shrink": 1}}, registry)
+    paths = [p for p, _ in err.value.problems]
+    assert "speaker_normalisation.enrol" in paths and "speaker_normalisation.shrink" in paths
+    path = tmp_path / "sn.yaml"
+    path.write_text(yaml.safe_dump({**raw, "speaker_normalisation": {"enrol": 4}}))
+    out = CliRunner().invoke(cli, ["validate", str(path)])
+    assert out.exit_code == 0 and "per-speaker normalisation (4-clip profiles)" in out.output
