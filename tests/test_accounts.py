@@ -68,6 +68,10 @@ def test_one_client_failing_on_many_accounts_is_throttled(store):
     with pytest.raises(SignInThrottled):
         sign_in(store, "alice", PASSWORD, client="203.0.113.5", now=now + 1)
     assert sign_in(store, "alice", PASSWORD, client="198.51.100.7", now=now + 1).name == "alice"
+    with pytest.raises(AccountError):  # a failure after the window: the old ones are dropped
+        sign_in(store, "nobody", "whatever1", client="203.0.113.5", now=now + WINDOW_S + 1)
+    with store.read() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM sign_in_failures").fetchone()[0] == 1
 
 
 def test_sign_up_rules(store):

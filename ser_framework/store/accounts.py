@@ -101,7 +101,8 @@ def sign_in(store: DataStore, name: str, password: str, *, client: str | None = 
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok:
-        with store.write() as conn:
+        with store.write() as conn:  # failures older than the window no longer count: drop them
+            conn.execute("DELETE FROM sign_in_failures WHERE time <= ?", (now - WINDOW_S,))
             conn.execute("INSERT INTO sign_in_failures (account, client, time) VALUES (?, ?, ?)", (name, client, now))
         raise AccountError(WRONG)
     with store.write() as conn:
