@@ -328,7 +328,7 @@ def evaluate_bundle(bundle, items, extraction: dict | None = None, progress: boo
     form its :class:`~ser_framework.profiles.SpeakerProfile` and only the
     other clips are scored, with the profile; under a condition the degraded
     clips are scored against the profile of the clean enrolment clips. The
-    result gains ``enrol`` (see :func:`enrolment_summary`), which also gives
+    result gains ``enrol`` (see :func:`~ser_framework.speaker_norm.enrolment_summary`), which also gives
     the same clips scored without profiles and, with conditions, the
     conditions when the enrolment clips are degraded the same way.
     """
@@ -368,41 +368,7 @@ def evaluate_bundle(bundle, items, extraction: dict | None = None, progress: boo
         scorer.score(predict, np.arange(len(y)), clean=proba)
         metrics.update(scorer.report(y, labels, rows=np.flatnonzero(scored)))  # probabilities: scorer.proba
     if enrol:
+        from .speaker_norm import enrolment_summary
+
         metrics["enrol"] = enrolment_summary(bundle, table, X, y, enrolled, enrol, seed, scorer, progress)
     return metrics
-
-
-def enrolment_summary(bundle, table, X, y, enrolled, n_enrol: int, seed: int, scorer=None,
-                      progress: bool = False) -> dict:
-    """What ``evaluate_bundle(..., enrol=N)`` reports about enrolment.
-
-    ``clips`` (enrolment clips per speaker), ``seed``, ``speakers``, ``n_enrolled``,
-    ``n_scored``, ``enrolment_paths`` (speaker -> paths), ``without_profile``
-    (the scored clips predicted without profiles: accuracy, UAR, macro-F1, n)
-    and, given the conditions ``scorer``, ``conditions_degraded_enrolment``
-    (each condition scored against profiles of enrolment clips degraded the
-    same way).
-    """
-    from .speaker_norm import predict_by_speaker, profiles_by_speaker
-
-    labels, speakers = bundle.labels, table["speaker"].astype(str).to_numpy()
-    scored = np.flatnonzero(~enrolled)
-    plain = compute_metrics(y[scored], bundle.predict_features(X[scored]).argmax(axis=1), labels)
-    out = {
-        "clips": int(n_enrol), "seed": int(seed), "speakers": int(len(np.unique(speakers))),
-        "n_enrolled": int(enrolled.sum()), "n_scored": int(len(scored)),
-        "enrolment_paths": {s: table["path"][enrolled & (speakers == s)].tolist() for s in np.unique(speakers)},
-        "without_profile": {k: plain[k] for k in ("accuracy", "uar", "macro_f1", "n")},
-    }
-    if scorer is not None and scorer.variants:
-        same = ConditionScorer(scorer.names, scorer.paths, bundle.pipeline, scorer.registry, seed, len(labels),
-                               scorer.extraction, progress=progress)
-
-        def predict(Z):  # profiles from the enrolment clips under the same condition
-            profiles = profiles_by_speaker(Z, speakers, enrolled, bundle.feature_space)
-            return predict_by_speaker(bundle.predict_features, Z, speakers, profiles)
-
-        same.score(predict, np.arange(len(y)), clean=scorer.proba["clean"])
-        report = same.report(y, labels, rows=scored)
-        out["conditions_degraded_enrolment"] = condition_summary(report)
-    return out

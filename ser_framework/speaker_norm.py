@@ -7,6 +7,12 @@ pseudo-clips, see :func:`~ser_framework.profiles.shrunk_statistics`). At
 prediction time the statistics come from the speaker's
 :class:`~ser_framework.profiles.SpeakerProfile`; without a profile the
 population statistics are used.
+
+Also here: the training rows of such a model (:func:`normalise_training`) and
+the enrolment protocol of evaluations (:func:`choose_enrolment`,
+:func:`profiles_by_speaker`, :func:`predict_by_speaker`,
+:func:`enrolment_summary`): a test speaker's enrolment clips form its profile
+and are never scored.
 """
 from __future__ import annotations
 
@@ -126,3 +132,40 @@ def normalise_training(X, speakers, copy_index, settings: dict, seed: int):
             rows = (speakers == s) & (copy_index == k)
             out[rows] = normaliser.apply(X[rows], profile)
     return out.astype(np.float32), normaliser
+
+
+def enrolment_summary(bundle, table, X, y, enrolled, n_enrol: int, seed: int, scorer=None,
+                      progress: bool = False) -> dict:
+    """What ``evaluate_bundle(..., enrol=N)`` reports about enrolment.
+
+    ``clips`` (enrolment clips per speaker), ``seed``, ``speakers``, ``n_enrolled``,
+    ``n_scored``, ``enrolment_paths`` (speaker -> paths), ``without_profile``
+    (the scored clips predicted without profiles: accuracy, UAR, macro-F1, n)
+    and, given the conditions ``scorer``, ``conditions_degraded_enrolment``
+    (each condition scored against profiles of enrolment clips degraded the
+    same way).
+    """
+    from .conditions import ConditionScorer, summary
+    from .evaluation import compute_metrics
+
+    labels, speakers = bundle.labels, table["speaker"].astype(str).to_numpy()
+    scored = np.flatnonzero(~enrolled)
+    plain = compute_metrics(y[scored], bundle.predict_features(X[scored]).argmax(axis=1), labels)
+    out = {
+        "clips": int(n_enrol), "seed": int(seed), "speakers": int(len(np.unique(speakers))),
+        "n_enrolled": int(enrolled.sum()), "n_scored": int(len(scored)),
+        "enrolment_paths": {s: table["path"][enrolled & (speakers == s)].tolist() for s in np.unique(speakers)},
+        "without_profile": {k: plain[k] for k in ("accuracy", "uar", "macro_f1", "n")},
+    }
+    if scorer is not None and scorer.variants:
+        same = ConditionScorer(scorer.names, scorer.paths, bundle.pipeline, scorer.registry, seed, len(labels),
+                               scorer.extraction, progress=progress)
+
+        def predict(Z):  # profiles from the enrolment clips under the same condition
+            profiles = profiles_by_speaker(Z, speakers, enrolled, bundle.feature_space)
+            return predict_by_speaker(bundle.predict_features, Z, speakers, profiles)
+
+        same.score(predict, np.arange(len(y)), clean=scorer.proba["clean"])
+        report = same.report(y, labels, rows=scored)
+        out["conditions_degraded_enrolment"] = summary(report)
+    return out
