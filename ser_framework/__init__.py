@@ -11,6 +11,7 @@ import importlib
 
 from .components import Augmenter, Balancer, Classifier, Component, Dataset, FeatureExtractor, Selector
 from .errors import (
+    AccountError,
     AudioError,
     AudioNotFoundError,
     AudioTooLongError,
@@ -23,7 +24,10 @@ from .errors import (
     NoSpeechError,
     NotAudioError,
     PluginError,
+    ProfileError,
     SerError,
+    SignInThrottled,
+    StoreError,
 )
 from .hookspecs import hookimpl
 from .params import Field, Params, PathField
@@ -48,6 +52,8 @@ _LAZY = {
     # bundles and prediction
     "load_bundle": "bundle", "Bundle": "bundle", "Prediction": "bundle", "MANIFEST": "bundle",
     "MIN_CONFIDENCE": "bundle",
+    # speaker profiles (adaptation to one voice)
+    "SpeakerProfile": "profiles", "MIN_ENROL_CLIPS": "profiles",
     # honest confidence: calibration and the voice check
     "expected_calibration_error": "calibration", "ece_floor": "calibration", "fit_temperature": "calibration",
     "apply_temperature": "calibration", "save_reliability_png": "calibration",
@@ -58,6 +64,10 @@ _LAZY = {
     # live emotion: the streaming analyser shared by timelines, ser listen and the app's Live mode
     "StreamAnalyser": "timeline.analyser", "WindowResult": "timeline.analyser",
     "LiveAnalyser": "timeline.live", "play_recording": "timeline.live:play",
+    # personal data: accounts, stored profiles, history (SQLite in the data folder)
+    "DataStore": "store", "UserData": "store", "HistoryEntry": "store", "data_dir": "store",
+    "sign_up": "store", "sign_in": "store", "user_by_id": "store", "local_user": "store",
+    "history_csv": "store", "history_json": "store", "LOCAL_USER": "store", "SCHEMA_VERSION": "store",
     # files and cache
     "atomic_write_bytes": "atomic", "FeatureCache": "cache", "CACHE_FORMAT": "cache:FORMAT",
 }
@@ -82,6 +92,6 @@ __all__ = [
     "Component", "Dataset", "FeatureExtractor", "Balancer", "Selector", "Classifier", "Augmenter",
     "SerError", "ConfigError", "PluginError", "DataError", "BundleError", "AudioError", "AudioNotFoundError",
     "NotAudioError", "EmptyAudioError", "InvalidSamplesError", "AudioTooShortError", "AudioTooLongError",
-    "NoSpeechError",
+    "NoSpeechError", "ProfileError", "StoreError", "AccountError", "SignInThrottled",
     *_LAZY,
 ]

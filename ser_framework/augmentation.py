@@ -192,6 +192,14 @@ class TrainingCopies:
         """Indices of the copies whose original clip is in ``clips``."""
         return np.flatnonzero(np.isin(self.clip, clips))
 
+    def numbers(self) -> np.ndarray:
+        """Each copy's number k (1, 2, ...) among its clip's copies, in row order."""
+        seen: dict[int, int] = {}
+        out = np.empty(len(self.clip), dtype=int)
+        for i, c in enumerate(self.clip.tolist()):
+            seen[c] = out[i] = seen.get(c, 0) + 1
+        return out
+
     def add_to(self, X, y, speakers, clips=None):
         """``(X, y, speakers)`` of the original rows followed by the copies of ``clips`` (default: all)."""
         extra = slice(None) if clips is None else self.of(clips)

@@ -20,6 +20,8 @@ from .provenance import library_versions, sha256_file
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+#: the population statistics of a speaker-normalised model
+NORMALISER = "speaker_normalisation.npz"
 DEFAULT_BUNDLE = Path(__file__).parent / "default_model"
 #: libraries whose versions are recorded and compared on load
 TRACKED = ("ser-framework", "numpy", "scikit-learn", "librosa", "soundfile", "tensorflow-cpu", "keras")
@@ -107,6 +109,10 @@ def save_bundle(model, path, extra_manifest: dict | None = None, overwrite: bool
             **({"plugins": component_sources(model, registry)} if registry is not None else {}),
             **(extra_manifest or {}),
         }
+        if model.normaliser is not None:  # per-speaker normalisation: population statistics and shrinkage
+            np.savez(tmp / NORMALISER, **model.normaliser.get_state())
+            files.append(NORMALISER)
+            manifest["speaker_normalisation"] = {"state": NORMALISER, **model.normaliser.settings()}
         manifest["files"] = {f: sha256_file(tmp / f) for f in files}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
     return path
@@ -145,20 +151,36 @@ class Bundle:
         probs = {self.labels[i]: float(proba[i]) for i in order}
         return Prediction(path, self.labels[order[0]], probs)
 
-    def predict_features(self, X) -> np.ndarray:
-        """Calibrated probabilities (rows × labels): the model's, with the bundle's temperature applied."""
+    @property
+    def feature_space(self) -> str:
+        """The key of this bundle's feature space; a speaker profile must carry the same (see :mod:`.profiles`)."""
+        from .profiles import feature_space_key
+
+        n = self.manifest.get("n_features") or self.pipeline.n_features()
+        return feature_space_key(self.pipeline, n)
+
+    def predict_features(self, X, profile=None) -> np.ndarray:
+        """Calibrated probabilities (rows × labels): the model's, with the bundle's temperature applied.
+
+        ``profile`` (a :class:`~ser_framework.profiles.SpeakerProfile` of the
+        speaker of every row) adapts the features to that speaker.
+        """
         from .calibration import apply_temperature
 
-        return apply_temperature(self.model.predict_proba_features(X), self.temperature)
+        if profile is not None:
+            profile.check(self)
+        return apply_temperature(self.model.predict_proba_features(X, profile=profile), self.temperature)
 
-    def predict_waveform(self, y: np.ndarray, name: str = "<waveform>", *, check_speech: bool = True) -> Prediction:
+    def predict_waveform(self, y: np.ndarray, name: str = "<waveform>", *, check_speech: bool = True,
+                         profile=None) -> Prediction:
         """Predict from mono samples already at the bundle's sample rate.
 
         Input without voiced speech (noise, tones, hum, clicks, silence) is
         refused with :class:`~ser_framework.errors.NoSpeechError` unless
         ``check_speech`` is false (see :mod:`ser_framework.voice`). Runs with
         one BLAS thread throughout, so a clip's answer does not depend on how
-        many other threads are predicting at the same time.
+        many other threads are predicting at the same time. ``profile``: the
+        speaker's :class:`~ser_framework.profiles.SpeakerProfile`, if known.
         """
         from .spectral import AudioContext, single_threaded
         from .voice import check_voice
@@ -168,13 +190,13 @@ class Bundle:
             if check_speech:
                 check_voice(y, self.pipeline.sample_rate, name, context=ctx)
             vector = self.pipeline.from_waveform(y, context=ctx)
-            return self._prediction(name, self.predict_features(vector[None, :])[0])
+            return self._prediction(name, self.predict_features(vector[None, :], profile=profile)[0])
 
-    def predict(self, source, name: str | None = None) -> Prediction:
-        """Predict one clip from a path, bytes or file object."""
+    def predict(self, source, name: str | None = None, *, profile=None) -> Prediction:
+        """Predict one clip from a path, bytes or file object (``profile``: the speaker's, if known)."""
         y = self.pipeline.load(source)
         label = name or (str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "<upload>"))
-        return self.predict_waveform(y, label)
+        return self.predict_waveform(y, label, profile=profile)
 
 
 def _read_manifest(path: Path) -> dict:
@@ -284,6 +306,19 @@ def _missing_plugin(manifest: dict, kind: str, name: str, exc: PluginError) -> s
     return f"the bundle needs the {kind} '{name}' from the plugin package '{source}'; install it (pip install {source})"
 
 
+def _load_normaliser(path: Path, manifest: dict):
+    """The bundle's :class:`~ser_framework.speaker_norm.SpeakerNormaliser`, or ``None`` without one."""
+    spec = manifest.get("speaker_normalisation")
+    if spec is None:
+        return None
+    from .speaker_norm import SpeakerNormaliser
+
+    if not isinstance(spec, dict) or spec.get("state") != NORMALISER or NORMALISER not in manifest["files"]:
+        raise BundleError(f"{path}/{MANIFEST}: 'speaker_normalisation' must name its checked state {NORMALISER}")
+    with np.load(path / NORMALISER, allow_pickle=False) as data:
+        return SpeakerNormaliser.from_state({k: data[k] for k in data.files})
+
+
 def load_bundle(path=None, registry=None, plugins_dirs=()) -> Bundle:
     """Load a bundle folder (default: the shipped model), verifying every file first.
 
@@ -325,6 +360,7 @@ def load_bundle(path=None, registry=None, plugins_dirs=()) -> Bundle:
             with np.load(path / spec["state"], allow_pickle=False) as data:
                 selector.set_state({k: data[k] for k in data.files})
         classifier = type(built[-1]).load(path / "classifier", built[-1].params)
+        normaliser = _load_normaliser(path, manifest)
     except ConfigError as exc:
         raise BundleError(f"{path}: the manifest's component settings are invalid: {exc.one_line()}") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -336,6 +372,6 @@ def load_bundle(path=None, registry=None, plugins_dirs=()) -> Bundle:
             f"{path}: feature dimension mismatch: the manifest says {manifest['n_features']} features, "
             f"the configured extractors give {n}"
         )
-    model = FittedModel(manifest["labels"], pipeline, selectors, classifier)
+    model = FittedModel(manifest["labels"], pipeline, selectors, classifier, normaliser)
     check_dimensions(path, model, n)
     return Bundle(path, manifest, model)

@@ -267,7 +267,8 @@ def calibrate_out_of_fold(y, proba, fold_of, speakers, evaluation: dict, seed: i
     proba : np.ndarray, shape (n, k)
         Out-of-fold probabilities (NaN for rows no split tested).
     fold_of : np.ndarray of int
-        The fold that tested each row, -1 for none.
+        The fold that tested each row, -1 for none (training rows), -2 for
+        enrolment clips of test speakers (neither scored nor trained on).
     speakers : np.ndarray of str
     evaluation : dict
         The config's ``evaluation`` section.
@@ -297,7 +298,7 @@ def calibrate_out_of_fold(y, proba, fold_of, speakers, evaluation: dict, seed: i
                      f"model that never trained on it); ECE after calibration is cross-fitted: each fold's "
                      f"clips calibrated with a temperature fitted on the other folds")
     else:
-        train = np.flatnonzero(~tested)
+        train = np.flatnonzero(fold_of == -1)  # -2: enrolment clips of test speakers, never trained on
         by_speaker = evaluation["protocol"] in ("group_kfold", "holdout_speakers")
         if by_speaker:
             n = min(evaluation["n_splits"], len(np.unique(speakers[train])))

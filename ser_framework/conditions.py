@@ -93,6 +93,7 @@ class ConditionScorer:
         self.names = list(names)
         self.paths = [str(p) for p in paths]
         self.pipeline, self.extraction, self.progress = pipeline, extraction, progress
+        self.registry = registry
         self.variants = condition_variants(self.names, registry, seed)
         self.proba = {name: np.full((len(self.paths), n_labels), np.nan) for name in self.names}
         self.counts = {"decoded": 0, "hits": 0, "misses": 0, "corrupt": 0}

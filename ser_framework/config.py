@@ -110,6 +110,27 @@ def _validate_augmentation(value, registry, problems: list, base_dir: Path | Non
     return {"copies": settings.copies, "chain": resolved}
 
 
+class SpeakerNormalisationSettings(Params):
+    """Per-speaker feature normalisation (speaker profiles): how training and evaluation simulate enrolment."""
+
+    enrol: int = Field(10, ge=3, description="clips per profile: each test speaker's enrolment clips (only "
+                                            "the others are scored) and each training speaker's simulated ones")
+    shrink_mean: float = Field(0.0, ge=0.0, description="pseudo-clips at the population mean in a profile's mean")
+    shrink_var: float = Field(20.0, ge=0.0, description="pseudo-clips at the population variance in a profile's "
+                                                       "variance")
+
+
+def _validate_nullable(model, value, where: str, problems: list):
+    """A nullable section resolved with its defaults (``None`` when absent, null or false; true: defaults)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        value = {}
+    settings, found = validate_model(model, value, where)
+    problems.extend(found)
+    return None if settings is None else settings.model_dump()
+
+
 class _TopLevel(Params):
     name: str | None = None
     seed: int = Field(0, ge=0, le=2**32 - 1)
@@ -126,7 +147,7 @@ COMPONENT_SECTIONS = {
 }
 #: read by ``ser sweep`` only (see :mod:`ser_framework.sweep`); ``validate`` leaves it out of the result
 SWEEP_KEY = "sweep"
-TOP_LEVEL = {*_TopLevel.model_fields, *SECTIONS, *COMPONENT_SECTIONS, "augmentation", SWEEP_KEY}
+TOP_LEVEL = {*_TopLevel.model_fields, *SECTIONS, *COMPONENT_SECTIONS, "augmentation", "speaker_normalisation", SWEEP_KEY}
 
 
 def _safe_loader(duplicates: list):
@@ -265,6 +286,8 @@ def validate(raw: dict, registry, source=None, base_dir: Path | None = None) -> 
         out[key] = resolved if is_list else resolved[0]
     problems.extend(input_kind_problems(out, registry))
     out["augmentation"] = _validate_augmentation(raw.get("augmentation"), registry, problems, base_dir)
+    out["speaker_normalisation"] = _validate_nullable(SpeakerNormalisationSettings, raw.get("speaker_normalisation"),
+                                                      "speaker_normalisation", problems)
     if out.get("dataset") is not None:  # what can be checked without reading the data
         dataset = registry.build("dataset", out["dataset"])
         problems.extend((f"dataset.params.{param}", message) for param, message in dataset.check())

@@ -77,3 +77,23 @@ class BundleError(SerError):
 
 class DataError(SerError):
     """A dataset could not be read or is unusable for the requested protocol."""
+
+
+class ProfileError(SerError):
+    """A speaker profile is malformed, too small, or made for another model's features."""
+
+
+class StoreError(SerError):
+    """The data folder's database cannot be used (unreadable, or written by a newer version)."""
+
+
+class AccountError(SerError):
+    """Sign-up or sign-in refused: a bad name or password, or a wrong one."""
+
+
+class SignInThrottled(AccountError):
+    """Too many failed sign-ins for this account or from this client; ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -51,15 +51,62 @@ def build_table(config: dict, registry, progress: bool = True):
     return table, pipeline
 
 
+def fit_rows(X, y, speakers, labels, config, registry, pipeline, seed: int, *, copies=None, clips=None,
+             progress: bool = False):
+    """Fit a model on the clips ``clips`` (default: all) and their augmented copies, as the config says.
+
+    The one way training rows become a model here: the copies of exactly these
+    clips are added (so no copy of a test clip is trained on) and, with
+    ``speaker_normalisation``, the rows are normalised per speaker
+    (:func:`~ser_framework.speaker_norm.normalise_training`).
+    """
+    clips = np.arange(len(y)) if clips is None else np.asarray(clips)
+    rows = (X[clips], y[clips], speakers[clips])
+    copy_index = np.zeros(len(clips), dtype=int)
+    if copies is not None:  # augmented copies of these clips only
+        rows = copies.add_to(*rows, clips=clips)
+        copy_index = np.concatenate([copy_index, copies.numbers()[copies.of(clips)]])
+    normaliser = None
+    if config.get("speaker_normalisation"):
+        from .speaker_norm import normalise_training
+
+        Xn, normaliser = normalise_training(rows[0], rows[2], copy_index, config["speaker_normalisation"], seed)
+        rows = (Xn, *rows[1:])
+    return fit_model(*rows, labels, config, registry, pipeline, seed=seed, progress=progress, normaliser=normaliser)
+
+
+def fold_predictor(model, X, speakers, config, pipeline):
+    """``(predict, scored)`` for one split's test rows ``X`` (their ``speakers``).
+
+    Without ``speaker_normalisation`` every row is scored by the model alone.
+    With it, each test speaker's enrolment clips (a seeded choice) form its
+    profile, ``predict(Z)`` predicts every row with its speaker's profile and
+    only the other rows count as scored: ``scored`` is their mask. The profiles are built from
+    ``X`` (clean clips) whatever ``Z`` is, so a degraded condition is scored
+    against a profile of clean enrolment clips.
+    """
+    sn = config.get("speaker_normalisation")
+    if not sn:
+        return model.predict_proba_features, np.ones(len(X), dtype=bool)
+    from .profiles import feature_space_key
+    from .speaker_norm import choose_enrolment, predict_by_speaker, profiles_by_speaker
+
+    enrol = choose_enrolment(speakers, sn["enrol"], config["seed"])
+    profiles = profiles_by_speaker(X, speakers, enrol, feature_space_key(pipeline, X.shape[1]))
+    return (lambda Z: predict_by_speaker(model.predict_proba_features, Z, speakers, profiles)), ~enrol
+
+
 def evaluate_folds(X, y, speakers, labels, config, registry, pipeline, progress=True, copies=None, on_fold=None):
-    """Out-of-fold probabilities for every row that some split tests, plus per-fold metrics.
+    """Out-of-fold probabilities for every row that some split scores, plus per-fold metrics.
 
     ``X``, ``y``, ``speakers`` are the original clips. ``copies`` (a
     :class:`~ser_framework.augmentation.TrainingCopies`) adds augmented rows to a
     fold's training part: only the copies of that fold's training clips, so no
     copy of a test clip is trained on; test rows are originals only.
-    ``on_fold(k, model, train_idx, test_idx)`` is called after each fold's model
-    is fitted (the conditions report scores the fold's test clips there).
+    ``on_fold(k, predict, train_idx, test_idx)`` is called after each fold's
+    model is fitted, with the fold's ``predict(X_test)`` (the conditions report
+    scores the fold's test clips there). With ``speaker_normalisation`` the
+    enrolment clips of test speakers are not scored: their ``fold_of`` is -2.
     """
     from tqdm.auto import tqdm
 
@@ -71,17 +118,17 @@ def evaluate_folds(X, y, speakers, labels, config, registry, pipeline, progress=
     for k, (tr, te) in enumerate(tqdm(splits, desc="folds", unit="fold", disable=not progress or len(splits) == 1)):
         if len(np.unique(y[tr])) < 2:
             raise DataError(f"fold {k}: the training part holds fewer than two classes")
-        rows = (X[tr], y[tr], speakers[tr])
-        if copies is not None:  # augmented copies of this fold's training clips only
-            rows = copies.add_to(*rows, clips=tr)
         started = time.perf_counter()
-        model = fit_model(*rows, labels, config, registry, pipeline, seed=seed + k, progress=progress)
+        model = fit_rows(X, y, speakers, labels, config, registry, pipeline, seed + k, copies=copies, clips=tr,
+                         progress=progress)
         fit_s = time.perf_counter() - started
-        p = model.predict_proba_features(X[te])
+        predict, scored = fold_predictor(model, X[te], speakers[te], config, pipeline)
+        p = predict(X[te])[scored]
         if on_fold is not None:
-            on_fold(k, model, tr, te)
-        proba[te], fold_of[te] = p, k
-        m = compute_metrics(y[te], p.argmax(axis=1), labels)
+            on_fold(k, predict, tr, te)
+        fold_of[te] = -2
+        proba[te[scored]], fold_of[te[scored]] = p, k
+        m = compute_metrics(y[te[scored]], p.argmax(axis=1), labels)
         folds.append({"fold": k, "test_speakers": sorted(set(speakers[te].tolist())),
                       "accuracy": m["accuracy"], "uar": m["uar"], "macro_f1": m["macro_f1"], "n": m["n"], "fit_s": round(fit_s, 2)})
         last_model = model
@@ -137,7 +184,7 @@ def run_training(config: dict, registry, run_dir, *, progress: bool = True, over
     speakers = table["speaker"].astype(str).to_numpy()
 
     scorer = _condition_scorer(config, registry, table, pipeline, len(labels), progress)
-    on_fold = None if scorer is None else (lambda k, model, tr, te: scorer.score(model.predict_proba_features, te))
+    on_fold = None if scorer is None else (lambda k, predict, tr, te: scorer.score(predict, te))
     proba, fold_of, folds, fold_model = evaluate_folds(X, y, speakers, labels, config, registry, pipeline, progress,
                                                        copies=copies, on_fold=on_fold)
     tested = fold_of >= 0
@@ -146,7 +193,8 @@ def run_training(config: dict, registry, run_dir, *, progress: bool = True, over
     metrics.update({
         "protocol": protocol,
         "protocol_description": describe_protocol(config["evaluation"], len(np.unique(speakers)),
-                                                  table.attrs.get("speakers_known", True)),
+                                                  table.attrs.get("speakers_known", True))
+        + describe_normalisation(config.get("speaker_normalisation")),
         "folds": folds,
         "fold_summary": _summary(folds),
         "n_clips": int(len(y)),
@@ -162,12 +210,11 @@ def run_training(config: dict, registry, run_dir, *, progress: bool = True, over
     if config["evaluation"].get("calibrate", True):
         from .calibration import calibrate_out_of_fold
 
-        def fit_predict(train_idx, test_idx, seed):  # trains as the fold loop does (with training copies)
-            rows = (X[train_idx], y[train_idx], speakers[train_idx])
-            if copies is not None:
-                rows = copies.add_to(*rows, clips=train_idx)
-            model = fit_model(*rows, labels, config, registry, pipeline, seed=seed, progress=False)
-            return model.predict_proba_features(X[test_idx])
+        def fit_predict(train_idx, test_idx, seed):  # trains and predicts as the fold loop does
+            model = fit_rows(X, y, speakers, labels, config, registry, pipeline, seed, copies=copies,
+                             clips=train_idx)
+            predict, _ = fold_predictor(model, X[test_idx], speakers[test_idx], config, pipeline)
+            return predict(X[test_idx])  # enrolment clips too: each speaker's profile fits its clips
 
         calibration = calibrate_out_of_fold(y, proba, fold_of, speakers, config["evaluation"], config["seed"],
                                             fit_predict)
@@ -190,8 +237,8 @@ def run_training(config: dict, registry, run_dir, *, progress: bool = True, over
     t_eval = time.perf_counter() - t0 - t_extract
 
     if config["evaluation"]["refit"]:
-        rows = (X, y, speakers) if copies is None else copies.add_to(X, y, speakers)
-        final = fit_model(*rows, labels, config, registry, pipeline, seed=config["seed"], progress=progress)
+        final = fit_rows(X, y, speakers, labels, config, registry, pipeline, config["seed"], copies=copies,
+                         progress=progress)
         trained_on = "all clips"
     else:
         final = fold_model
@@ -262,14 +309,30 @@ def describe_protocol(evaluation: dict, n_speakers: int, speakers_known: bool = 
     return f"random stratified hold-out ({evaluation['test_size']:.0%}), NOT speaker-independent"
 
 
+def describe_normalisation(settings) -> str:
+    """The protocol's addition with ``speaker_normalisation`` ("" without it)."""
+    if not settings:
+        return ""
+    return (f"; per-speaker normalisation: each test speaker's {settings['enrol']} enrolment clips (seeded) "
+            f"form its profile and are not scored")
+
+
 def evaluate_bundle(bundle, items, extraction: dict | None = None, progress: bool = True, *,
-                    conditions=None, registry=None, seed: int = 0) -> dict:
+                    conditions=None, registry=None, seed: int = 0, enrol: int | None = None) -> dict:
     """Metrics of a trained bundle on a labelled dataset listing.
 
     With ``conditions`` (``"all"``, a list of names or ``"a,b"``) every clip is
     also scored under each condition (seeded by ``seed``; augmenters built
     through ``registry``): the result gains ``conditions`` (name -> the same
     metric keys plus ``uar_ratio``, led by ``clean``) and ``worst_condition``.
+
+    With ``enrol`` = N, each speaker's N enrolment clips (chosen with ``seed``)
+    form its :class:`~ser_framework.profiles.SpeakerProfile` and only the
+    other clips are scored, with the profile; under a condition the degraded
+    clips are scored against the profile of the clean enrolment clips. The
+    result gains ``enrol`` (see :func:`~ser_framework.speaker_norm.enrolment_summary`), which also gives
+    the same clips scored without profiles and, with conditions, the
+    conditions when the enrolment clips are degraded the same way.
     """
     names = resolve_conditions(conditions)  # a bad name fails before any audio is read
     table = extract_table(items, bundle.pipeline, extraction or {}, progress=progress)
@@ -279,8 +342,24 @@ def evaluate_bundle(bundle, items, extraction: dict | None = None, progress: boo
     if unknown:
         raise DataError(f"the data has labels the model does not know: {', '.join(unknown)} (model: {', '.join(labels)})")
     y = np.array([labels.index(lab) for lab in table["label"]])
-    proba = bundle.predict_features(X)
-    metrics = compute_metrics(y, proba.argmax(axis=1), labels)
+    speakers = table["speaker"].astype(str).to_numpy()
+    scored = np.ones(len(y), dtype=bool)
+    predict = bundle.predict_features
+    if enrol:
+        from .speaker_norm import choose_enrolment, predict_by_speaker, profiles_by_speaker
+
+        if bundle.model.normaliser is None:
+            raise SerError("--enrol needs a model trained with speaker_normalisation; this one was not")
+        enrolled = choose_enrolment(speakers, enrol, seed)
+        scored = ~enrolled
+        profiles = profiles_by_speaker(X, speakers, enrolled, bundle.feature_space)
+
+        def predict(Z):  # noqa: F811 - each row with its speaker's profile of clean enrolment clips
+            return predict_by_speaker(bundle.predict_features, Z, speakers, profiles)
+
+    proba = predict(X)
+    metrics = compute_metrics(y[scored], proba[scored].argmax(axis=1), labels)
+    scorer = None
     if names:
         if registry is None:
             from .plugins import get_registry
@@ -288,6 +367,10 @@ def evaluate_bundle(bundle, items, extraction: dict | None = None, progress: boo
             registry = get_registry()
         scorer = ConditionScorer(names, table["path"], bundle.pipeline, registry, seed, len(labels),
                                  extraction or {}, progress=progress)
-        scorer.score(bundle.predict_features, np.arange(len(y)), clean=proba)
-        metrics.update(scorer.report(y, labels))  # per-condition probabilities: scorer.proba
+        scorer.score(predict, np.arange(len(y)), clean=proba)
+        metrics.update(scorer.report(y, labels, rows=np.flatnonzero(scored)))  # probabilities: scorer.proba
+    if enrol:
+        from .speaker_norm import enrolment_summary
+
+        metrics["enrol"] = enrolment_summary(bundle, table, X, y, enrolled, enrol, seed, scorer, progress)
     return metrics

@@ -21,22 +21,35 @@ class FittedModel:
     pipeline: FeaturePipeline
     selectors: list  # fitted Selector instances
     classifier: object
+    #: a SpeakerNormaliser when trained with per-speaker normalisation, else None
+    normaliser: object = None
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         for selector in self.selectors:
             X = selector.transform(X)
         return X
 
-    def predict_proba_features(self, X: np.ndarray) -> np.ndarray:
-        """Probabilities (rows × labels) from raw feature rows."""
+    def predict_proba_features(self, X: np.ndarray, profile=None) -> np.ndarray:
+        """Probabilities (rows × labels) from raw feature rows (``profile``: their speaker's, if known)."""
         X = np.atleast_2d(np.asarray(X, dtype=np.float32))
+        if self.normaliser is not None:
+            X = self.normaliser.apply(X, profile)
+        elif profile is not None:
+            from .errors import ProfileError
+
+            raise ProfileError("this model was trained without speaker normalisation, so a profile cannot "
+                               "adapt it; use a model trained with evaluation.speaker_normalisation")
         X = self.pipeline.classifier_input(self.transform(X))
         return np.asarray(self.classifier.predict_proba(X), dtype=np.float64)
 
 
 def fit_model(X, y, speakers, labels, config: dict, registry, pipeline: FeaturePipeline,
-              seed: int, progress: bool = False) -> FittedModel:
-    """Fit balancer → selectors → classifier on the given training rows."""
+              seed: int, progress: bool = False, normaliser=None) -> FittedModel:
+    """Fit balancer → selectors → classifier on the given training rows.
+
+    ``normaliser``: the :class:`~ser_framework.speaker_norm.SpeakerNormaliser`
+    the rows were normalised with (kept in the model for prediction).
+    """
     rng = np.random.default_rng(seed)
     classifier = registry.build("classifier", config["classifier"], "classifier")
     fit_idx, val_idx = np.arange(len(y)), None
@@ -62,4 +75,4 @@ def fit_model(X, y, speakers, labels, config: dict, registry, pipeline: FeatureP
         validation = (pipeline.classifier_input(X_val), y[val_idx])
     X_fit = pipeline.classifier_input(X_fit)  # frame sequences for sequence classifiers
     classifier.fit(X_fit, y_fit, len(labels), validation=validation, seed=seed, progress=progress)
-    return FittedModel(list(labels), pipeline, selectors, classifier)
+    return FittedModel(list(labels), pipeline, selectors, classifier, normaliser)

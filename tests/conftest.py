@@ -101,3 +101,17 @@ def _isolated_feature_cache(tmp_path_factory):
         yield
     finally:
         os.environ.pop("SER_CACHE_DIR", None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_data_dir(tmp_path_factory):
+    """Accounts, profiles and history written by tests go to a temporary data folder, never the user's."""
+    saved = os.environ.get("SER_DATA_DIR")
+    os.environ["SER_DATA_DIR"] = str(tmp_path_factory.mktemp("ser_data"))
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("SER_DATA_DIR", None)
+        else:
+            os.environ["SER_DATA_DIR"] = saved

@@ -5,6 +5,7 @@ Leaves ``test-artifacts/app.png`` (the answer page) and ``test-artifacts/app-tim
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -55,17 +56,16 @@ def model(tmp_path_factory):
     return bundle_for_tests(tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def server(model, tmp_path_factory):
-    """``ser app --port N`` in a subprocess, started from an unrelated folder."""
+@contextlib.contextmanager
+def serving(model, cwd, **env_extra):
+    """``ser app --port N`` in a subprocess started in ``cwd``; its URL while it runs."""
     port = free_port()
     cmd = [str(SER), "app", "--port", str(port), "--address", "127.0.0.1"]
     if model is not None:
         cmd += ["--model", model]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_extra}
     env.pop("SER_MODEL", None)
     env.pop("SER_APP_MAX_SECONDS", None)
-    cwd = tmp_path_factory.mktemp("elsewhere")
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -78,6 +78,13 @@ def server(model, tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(model, tmp_path_factory):
+    """``ser app --port N`` in a subprocess, started from an unrelated folder."""
+    with serving(model, tmp_path_factory.mktemp("elsewhere")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -90,6 +90,8 @@ class Answer:
     segments: list = field(default_factory=list)
     #: the top probability is low: ``title`` names the close alternatives instead of one emotion
     uncertain: bool = False
+    #: every label's probability (what a signed-in user's history keeps)
+    probabilities: dict = field(default_factory=dict)
 
     def segment_rows(self) -> list[dict]:
         """One compact row per speech segment: times as m:ss, emotion, its probability."""
@@ -109,6 +111,8 @@ class Outcome:
 
     answer: Answer | None = None
     error: str | None = None
+    #: for a signed-in user: whether their voice profile judged the clip, and if not, why
+    profile_note: str | None = None
 
 
 def max_seconds_setting() -> float:
@@ -170,16 +174,20 @@ def answer_for(prediction, duration: float, segments=()) -> Answer:
     else:
         title, icon = title_for(prediction.label), icon_for(prediction.label)
     return Answer(label=prediction.label, title=title, icon=icon, top=prediction.top(TOP_N), duration=duration,
-                  segments=list(segments), uncertain=prediction.uncertain)
+                  segments=list(segments), uncertain=prediction.uncertain,
+                  probabilities=dict(prediction.probabilities))
 
 
 def analyse(bundle, data: bytes, name: str = "the upload", *, max_seconds: float = MAX_SECONDS,
-            max_bytes: int | None = None, timeline_after: float = TIMELINE_AFTER, progress=None) -> Outcome:
+            max_bytes: int | None = None, timeline_after: float = TIMELINE_AFTER, progress=None,
+            profile=None) -> Outcome:
     """Predict a recording given as file bytes; person-caused problems become ``Outcome.error``.
 
     Recordings longer than ``timeline_after`` seconds get a timeline (see
     :func:`ser_framework.emotion_timeline`); ``progress(done_s, total_s)`` is
-    called while it is computed.
+    called while it is computed. ``profile``: the speaker's
+    ``SpeakerProfile``, used for single clips when the model can use it
+    (``Outcome.profile_note`` says whether it was).
     """
     if max_bytes is not None and len(data) > max_bytes:
         return Outcome(error=f"{name}: the file is too large ({len(data) / 2**20:.1f} MB); "
@@ -196,10 +204,34 @@ def analyse(bundle, data: bytes, name: str = "the upload", *, max_seconds: float
         if duration > timeline_after:
             return _long_recording(bundle, source, name, duration, max_seconds, progress)
         y = bundle.pipeline.load(source, max_duration=max_seconds)
-        prediction = bundle.predict_waveform(y, name)
+        prediction, note = _predict(bundle, y, name, profile)
     except SerError as exc:
         return Outcome(error=" ".join(str(exc).split()))
-    return Outcome(answer=answer_for(prediction, len(y) / bundle.pipeline.sample_rate))
+    return Outcome(answer=answer_for(prediction, len(y) / bundle.pipeline.sample_rate), profile_note=note)
+
+
+def _predict(bundle, y, name, profile):
+    """``(prediction, note)``: with the speaker's profile when the model can use it, else without, saying why."""
+    from ser_framework import ProfileError
+
+    if profile is None:
+        return bundle.predict_waveform(y, name), None
+    try:
+        return (bundle.predict_waveform(y, name, profile=profile),
+                f"Judged against your own voice (your profile of {profile.n_clips} clips).")
+    except ProfileError as exc:
+        return bundle.predict_waveform(y, name), f"Judged without your voice profile: {' '.join(str(exc).split())}"
+
+
+def model_id(bundle) -> str:
+    """What a history entry records about the model: its folder's name and when it was made."""
+    return f"{bundle.path.name} {bundle.manifest.get('created', '')}".strip()
+
+
+def profile_for(user, bundle):
+    """The user's most recently updated profile made in ``bundle``'s feature space, or None."""
+    usable = [s for s in user.profiles() if s.profile.model_key == bundle.feature_space]
+    return max(usable, key=lambda s: s.updated).profile if usable else None
 
 
 def _long_recording(bundle, source, name, duration, max_seconds, progress) -> Outcome:

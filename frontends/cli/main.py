@@ -14,14 +14,27 @@ def cli():
     ser listen                      live emotion from the microphone
     ser train configs/default.yaml  train and evaluate from a YAML config
     ser sweep CONFIG -g PATH=A,B    compare every combination under one protocol
+    ser profile create NAME CLIP... a speaker profile (judge that voice against itself)
     ser plugins                     list the components configs can name
     """
 
 
 def _register():
-    from . import app_cmd, cache_cmd, fuse_cmd, listen_cmd, plugins_cmd, predict_cmd, sweep_cmd, train_cmd
+    from . import (
+        app_cmd,
+        cache_cmd,
+        data_cmd,
+        fuse_cmd,
+        listen_cmd,
+        plugins_cmd,
+        predict_cmd,
+        profile_cmd,
+        sweep_cmd,
+        train_cmd,
+    )
 
-    for module in (train_cmd, sweep_cmd, fuse_cmd, predict_cmd, listen_cmd, plugins_cmd, cache_cmd, app_cmd):
+    for module in (train_cmd, sweep_cmd, fuse_cmd, predict_cmd, listen_cmd, profile_cmd, plugins_cmd, cache_cmd,
+                   data_cmd, app_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -19,10 +19,13 @@ from .common import handle_errors, model_option, one_line, plugins_dir_option, q
               help="Write the timeline as CSV to this file (implies --segments).")
 @click.option("--min-confidence", default=None, type=click.FloatRange(0.0, 1.0),
               help="Call an answer uncertain when its top probability is below this [default: 0.5].")
+@click.option("--profile", "profile_name", default=None, metavar="NAME|FILE.json",
+              help="Judge the clips against this speaker's profile: a stored profile (ser profile create) "
+                   "or a profile JSON file.")
 @plugins_dir_option
 @quiet_option
 @handle_errors
-def predict(files, model, top, as_json, segments, csv_path, min_confidence, plugins_dirs, quiet):
+def predict(files, model, top, as_json, segments, csv_path, min_confidence, profile_name, plugins_dirs, quiet):
     """Predict the dominant emotion of each audio FILE.
 
     Every good file is answered; each file that cannot be used gets its own
@@ -38,13 +41,19 @@ def predict(files, model, top, as_json, segments, csv_path, min_confidence, plug
     from ser_framework import load_bundle
 
     bundle = load_bundle(model, plugins_dirs=plugins_dirs)
+    profile = None
+    if profile_name is not None:
+        if segments or csv_path:
+            raise click.UsageError("--profile works on single clips, not with --segments/--csv")
+        profile = _profile(profile_name)
+        profile.check(bundle)
     if segments or csv_path:
         from .timeline_out import predict_segments
 
         predict_segments(bundle, files, top=top, as_json=as_json, csv_path=csv_path, quiet=quiet)
         return
     entries, failed = [], 0
-    for path, outcome in _predict_all(bundle, files):
+    for path, outcome in _predict_all(bundle, files, profile):
         if isinstance(outcome, Exception):
             failed += 1
             entries.append({"path": path, "error": one_line(outcome)})
@@ -63,7 +72,20 @@ def predict(files, model, top, as_json, segments, csv_path, min_confidence, plug
         raise SystemExit(1)
 
 
-def _predict_all(bundle, files):
+def _profile(name: str):
+    """A profile JSON file (a name ending in .json, or an existing file), else the stored profile ``name``."""
+    from pathlib import Path
+
+    from ser_framework import SpeakerProfile
+
+    if name.endswith(".json") or Path(name).is_file():
+        return SpeakerProfile.load(name)
+    from .profile_cmd import stored_profile
+
+    return stored_profile(name)
+
+
+def _predict_all(bundle, files, profile=None):
     """``(path, Prediction or SerError)`` for every file, in order; two threads share the work.
 
     A bundle is thread-safe and its numerical work releases the GIL, so on a
@@ -76,7 +98,7 @@ def _predict_all(bundle, files):
 
     def one(path):
         try:
-            return path, _predict_clip(bundle, path)
+            return path, _predict_clip(bundle, path, profile)
         except SerError as exc:
             return path, exc
 
@@ -97,11 +119,11 @@ def answer_line(prediction, top: int) -> str:
     return f"{prediction.path}: {prediction.label}  ({probs})"
 
 
-def _predict_clip(bundle, path):
+def _predict_clip(bundle, path, profile=None):
     from ser_framework import AudioTooLongError
 
     try:
-        return bundle.predict(path, name=path)
+        return bundle.predict(path, name=path, profile=profile)
     except AudioTooLongError as exc:
         raise AudioTooLongError(f"{exc}; for long recordings use: ser predict --segments {path}") from None
 
@@ -115,16 +137,26 @@ def _predict_clip(bundle, path):
 @click.option("-j", "--jobs", default=1, show_default=True, type=int, help="Parallel extraction workers.")
 @click.option("--conditions", default=None, metavar="all|NAME,...",
               help="Also score every clip degraded under these conditions (robustness report).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the degraded conditions.")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed of the degraded conditions and of the choice of enrolment clips.")
+@click.option("--enrol", default=None, type=click.IntRange(min=3), metavar="N",
+              help="Speaker profiles: N clips of each speaker (seeded choice) form its profile; only the "
+                   "other clips are scored (a model trained with speaker_normalisation).")
+@click.option("--speakers", default=None, metavar="NAME,...",
+              help="Evaluate only these speakers (e.g. actor_17,actor_18).")
 @plugins_dir_option
 @quiet_option
 @handle_errors
-def evaluate(data_dir, model, dataset, as_json, jobs, conditions, seed, plugins_dirs, quiet):
+def evaluate(data_dir, model, dataset, as_json, jobs, conditions, seed, enrol, speakers, plugins_dirs, quiet):
     """Evaluate a model bundle on the labelled recordings in DATA_DIR.
 
     With --conditions, each clip is also degraded (resampled, noisy, quieter,
     reverberant, codec round trips, trimmed, padded; see the README) and scored
     again: UAR per condition and the worst condition's share of the clean UAR.
+    With --enrol N, each speaker's N enrolment clips form its profile and the
+    rest are scored with it (degraded clips against the clean enrolment
+    profile; the JSON's "enrol" also gives the conditions with degraded
+    enrolment and the same clips without profiles).
     """
     from ser_framework import (
         classification_report_text,
@@ -136,9 +168,11 @@ def evaluate(data_dir, model, dataset, as_json, jobs, conditions, seed, plugins_
 
     registry = get_registry(plugins_dirs)
     items = registry.build("dataset", {"name": dataset, "params": {"root": data_dir}}, "dataset").load()
+    if speakers:
+        items = _only_speakers(items, speakers)
     bundle = load_bundle(model, registry=registry)
     metrics = evaluate_bundle(bundle, items, {"n_jobs": jobs}, progress=not quiet and not as_json,
-                              conditions=conditions, registry=registry, seed=seed)
+                              conditions=conditions, registry=registry, seed=seed, enrol=enrol)
     keys = ("accuracy", "uar", "macro_f1", "n", "labels", "confusion", "per_class", "labels_scored", "note")
     if as_json:
         out = {k: metrics[k] for k in keys if k in metrics}
@@ -146,12 +180,33 @@ def evaluate(data_dir, model, dataset, as_json, jobs, conditions, seed, plugins_
             out["conditions"] = {name: {k: m[k] for k in (*keys, "uar_ratio") if k in m}
                                  for name, m in metrics["conditions"].items()}
             out["worst_condition"] = metrics["worst_condition"]
+        if "enrol" in metrics:
+            out["enrol"] = metrics["enrol"]
         click.echo(json.dumps(out, indent=1))
     else:
+        if "enrol" in metrics:
+            e = metrics["enrol"]
+            w = e["without_profile"]
+            click.echo(f"speaker profiles: {e['clips']} enrolment clips per speaker (seed {e['seed']}), "
+                       f"{e['n_scored']} other clips scored; without profiles UAR {w['uar']:.3f}")
         click.echo(classification_report_text(metrics), nl=False)
         if "conditions" in metrics:
-            click.echo("\nconditions:")
+            click.echo("\nconditions (degraded clips, profiles of clean enrolment clips):" if "enrol" in metrics
+                       else "\nconditions:")
             click.echo(conditions_report_text(metrics), nl=False)
+        if "conditions_degraded_enrolment" in metrics.get("enrol", {}):
+            click.echo("\nconditions (enrolment clips degraded the same way):")
+            click.echo(conditions_report_text(metrics["enrol"]["conditions_degraded_enrolment"]), nl=False)
+
+
+def _only_speakers(items, speakers: str):
+    from ser_framework import DataError
+
+    wanted = [s.strip() for s in speakers.split(",") if s.strip()]
+    unknown = sorted(set(wanted) - set(items["speaker"].astype(str)))
+    if unknown:
+        raise DataError(f"speakers not in the data: {', '.join(unknown)}")
+    return items[items["speaker"].astype(str).isin(wanted)].reset_index(drop=True)
 
 
 COMMANDS = [predict, evaluate]

@@ -65,6 +65,9 @@ def validate(config, overrides, plugins_dirs):
     aug = cfg.get("augmentation")
     if aug:
         parts.insert(2, f"{aug['copies']} augmented copies per training clip")
+    sn = cfg.get("speaker_normalisation")
+    if sn:
+        parts.insert(-2, f"per-speaker normalisation ({sn['enrol']}-clip profiles)")
     conditions = cfg["evaluation"].get("conditions")
     tail = f"; conditions {conditions if isinstance(conditions, str) else ', '.join(conditions)}" if conditions else ""
     click.echo(f"{config}: valid ({' | '.join(parts)}; protocol {cfg['evaluation']['protocol']}{tail})")
