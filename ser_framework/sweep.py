@@ -131,16 +131,17 @@ def _changed_config(base: dict, settings: dict, problems: list, prefix: str) -> 
         if not set_path(config, parts, value, problems, prefix):
             continue
         if parts[-1] == "name" and len(parts) > 1:
-            parent = config
-            for part in parts[:-1]:
-                parent = parent[int(part) if isinstance(parent, list) else part]
-            own = ".".join(parts[:-1]) + ".params"
-            base_parent = base
-            for part in parts[:-1]:
-                base_parent = base_parent[int(part) if isinstance(base_parent, list) else part]
-            renamed = base_parent.get("name") != value
-            if renamed and isinstance(parent, dict) and not any(p.startswith(own) for p in settings):
-                parent["params"] = {}
+            entry, own = _node(config, parts[:-1]), ".".join(parts[:-1]) + ".params"
+            renamed = _node(base, parts[:-1]).get("name") != value
+            if renamed and isinstance(entry, dict) and not any(p.startswith(own) for p in settings):
+                entry["params"] = {}
+    return config
+
+
+def _node(config, parts: list[str]):
+    """The value at an existing dotted path (list items by index)."""
+    for part in parts:
+        config = config[int(part) if isinstance(config, list) else part]
     return config
 
 
@@ -170,7 +171,7 @@ def plan_sweep(config_path, grid=(), overrides=(), extra_plugins_dirs=(), out_di
     out_dir = Path(out_dir) if out_dir else Path(base["output"]["dir"]) / f"{base.get('name') or Path(config_path).stem}-sweep"
     plans = []
     for i, settings in enumerate(combos):
-        prefix = f"combination {i + 1} ({' '.join(f'{k}={_flow(v)}' for k, v in settings.items())}): "
+        prefix = f"combination {i + 1} ({Combination(i, settings, base, out_dir).label}): "
         found: list = []
         changed = _changed_config(base, settings, found, prefix)
         try:  # also when a setting failed: every problem of the combination at once

@@ -78,7 +78,7 @@ def measure_row(combo, registry, cost_clips: int = 12) -> dict:
     worst = metrics.get("worst_condition") or {}
     calibration = metrics.get("calibration")
     ece_raw = calibration["ece_raw"] if calibration else _raw_ece(run_dir)
-    fits = [f["fit_s"] for f in metrics["folds"] if "fit_s" in f]
+    fits = metrics.get("timing_s", {}).get("fit_per_fold")
     size = sum(p.stat().st_size for p in (run_dir / "model").rglob("*") if p.is_file())
     return {
         "combination": combo.index + 1, "settings": combo.label,
