@@ -102,7 +102,9 @@ def listen(device, source, fast, as_json, smooth, seconds, model, plugins_dirs):
         holder["a"] = analyser
         analyser.warm_up()
         if seconds:
-            threading.Timer(seconds, stop.set).start()
+            timer = threading.Timer(seconds, stop.set)
+            timer.daemon = True  # the recording may end first
+            timer.start()
         for _ in play_recording(analyser, source, realtime=True, stop=stop):
             pass
     else:
