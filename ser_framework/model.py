@@ -39,8 +39,15 @@ class FittedModel:
 
             raise ProfileError("this model was trained without speaker normalisation, so a profile cannot "
                                "adapt it; use a model trained with evaluation.speaker_normalisation")
-        X = self.pipeline.classifier_input(self.transform(X))
+        X = classifier_rows(self.classifier, self.pipeline, self.transform(X))
         return np.asarray(self.classifier.predict_proba(X), dtype=np.float64)
+
+
+def classifier_rows(classifier, pipeline: FeaturePipeline, X: np.ndarray) -> np.ndarray:
+    """Rows as the classifier takes them: unchanged, or frame sequences for a sequence classifier."""
+    if getattr(classifier, "input", "pooled") == "sequence":
+        return pipeline.classifier_input(X)
+    return X
 
 
 def fit_model(X, y, speakers, labels, config: dict, registry, pipeline: FeaturePipeline,
@@ -72,7 +79,7 @@ def fit_model(X, y, speakers, labels, config: dict, registry, pipeline: FeatureP
         X_val = X[val_idx]
         for selector in selectors:
             X_val = selector.transform(X_val)
-        validation = (pipeline.classifier_input(X_val), y[val_idx])
-    X_fit = pipeline.classifier_input(X_fit)  # frame sequences for sequence classifiers
+        validation = (classifier_rows(classifier, pipeline, X_val), y[val_idx])
+    X_fit = classifier_rows(classifier, pipeline, X_fit)
     classifier.fit(X_fit, y_fit, len(labels), validation=validation, seed=seed, progress=progress)
     return FittedModel(list(labels), pipeline, selectors, classifier, normaliser)

@@ -23,9 +23,9 @@ class CRNN(SequenceClassifier):
     architecture = "crnn"
 
     class Params(SequenceTrainingParams):
-        conv_filters: list[int] = Field([16, 32], min_length=1, max_length=4,
+        conv_filters: list[int] = Field([8, 16], min_length=1, max_length=4,
                                         description="filters of each convolution block (each halves frames and channels)")
-        gru_units: int = Field(64, ge=4, le=512, description="GRU units per direction")
+        gru_units: int = Field(32, ge=4, le=512, description="GRU units per direction")
 
     @property
     def pool(self) -> int:

@@ -42,7 +42,7 @@ class Transformer(SequenceClassifier):
         heads: int = Field(4, ge=1, le=16, description="attention heads (d_model must be a multiple)")
         layers: int = Field(2, ge=1, le=8, description="encoder blocks")
         ff_units: int = Field(128, ge=8, le=2048, description="units of each block's feed-forward layer")
-        pool: int = Field(4, ge=1, le=16, description="max pooling of the frames before the encoder")
+        pool: int = Field(2, ge=1, le=16, description="max pooling of the frames before the encoder")
         dropout: float = Field(0.1, ge=0.0, le=0.9, description="dropout rate")
         learning_rate: float = Field(5e-4, ge=1e-6, le=1.0, description="Adam learning rate")
 
