@@ -75,7 +75,7 @@ def test_sign_up_enrol_analyse_note_history_and_delete_entry(data_dir):
     at = sign_up_in_page(new_app(), "alice")
     assert at.header[0].value == "Signed in as alice"
     assert any("Welcome" in i.value for i in at.info)  # a new account is led to enrolment first
-    at.file_uploader(key="enrol-upload").set_value(
+    at.file_uploader(key="enrol-upload-0").set_value(
         [(p.name.replace(".flac", ".wav"), wav_bytes(p), "audio/wav") for p in ENROL_CLIPS]).run()
     press(at, "Make my voice profile")
     assert any("voice profile is ready (3 clips)" in s.value for s in at.success), [e.value for e in at.error]
@@ -86,6 +86,7 @@ def test_sign_up_enrol_analyse_note_history_and_delete_entry(data_dir):
 
     alice = user_by_id(store, user_id)
     assert [p.profile.n_clips for p in alice.profiles()] == [3]
+    assert not at.file_uploader(key="enrol-upload-1").value  # the uploaded sentences are not offered again
 
     analyse(at)
     assert any(c.value.startswith("Judged ") for c in at.caption)  # says whether the profile judged the clip
@@ -139,7 +140,7 @@ def test_enrolment_by_recording_sentences_one_by_one(data_dir):
         assert any(f"{i + 1} sentence(s) recorded" in c.value for c in at.caption)
     press(at, "Make my voice profile")
     assert any("ready (3 clips)" in s.value for s in at.success), [e.value for e in at.error]
-    assert not any("Welcome" in i.value for i in at.run().info)  # enrolled: no more welcome
+    assert not any("Welcome" in i.value for i in at.info)  # enrolled: no more welcome
     at.audio_input(key="enrol-record-0").set_value(("more.wav", wav_bytes(seconds=2.0), "audio/wav")).run()
     press(at, "Add these to my voice profile")
     assert any("ready (4 clips)" in s.value for s in at.success)

@@ -8,6 +8,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 from conftest import SYNTH_SR, steady_tone, synth_voice
+from test_profiles import normalised_run  # noqa: F401 (a fixture: a tiny model trained with speaker normalisation)
 
 from ser_frontends.cli.main import cli
 
@@ -88,3 +89,27 @@ def test_data_info_and_backup(data_dir, tmp_path):
         assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == info["schema_version"]
     code, out = ser("data", "backup", tmp_path / "copy.db")
     assert code == 1 and "already exists" in out
+
+
+def test_predict_resolves_a_stored_profile_by_name(data_dir, clips, tiny_bundle_dir):
+    voice, _ = clips
+    code, out = ser("predict", "--profile", "me", voice[4], "--model", tiny_bundle_dir)
+    assert code == 1 and "no profile named 'me'" in out and "there are no profiles yet" in out
+    assert ser("profile", "create", "me", *voice[:3], "--model", tiny_bundle_dir)[0] == 0
+    code, out = ser("predict", "--json", "--profile", "me", voice[4], "--model", tiny_bundle_dir)
+    # found in the store and used: this tiny model was trained without speaker normalisation, so it says so
+    assert "trained without speaker normalisation" in out, out
+
+
+def test_predict_with_a_stored_profile_gives_the_profiles_answer(data_dir, clips, normalised_run):  # noqa: F811
+    from ser_framework import DataStore, load_bundle, local_user
+
+    voice, _ = clips
+    model = str(normalised_run.bundle_dir)
+    assert ser("profile", "create", "me", *voice[:3], "--model", model)[0] == 0
+    code, out = ser("predict", "--json", "--top", "3", "--profile", "me", voice[4], "--model", model)
+    assert code == 0, out
+    expected = load_bundle(model).predict(voice[4], profile=local_user(DataStore(data_dir)).profile("me"))
+    (entry,) = json.loads(out)
+    assert entry["label"] == expected.label
+    assert entry["probabilities"] == pytest.approx(dict(expected.top(3)))

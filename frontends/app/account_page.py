@@ -14,6 +14,10 @@ from ser_frontends.app import session
 APP_PROFILE = "my voice"
 #: recordings made on this page, kept until the profile is made: list of (name, bytes)
 RECORDINGS_KEY = "ser_enrol_recordings"
+#: the message shown once after an enrolment
+DONE_KEY = "ser_enrolled"
+#: enrolments made in this session: a new one starts with an empty uploader
+ENROLMENTS_KEY = "ser_enrolments"
 
 
 def _sign_in_form() -> None:
@@ -55,6 +59,8 @@ def _enrolment(user) -> None:
 
     existing = next((s.profile for s in user.profiles() if s.profile.name == APP_PROFILE), None)
     st.subheader("Your voice", anchor=False)
+    if st.session_state.get(DONE_KEY):
+        st.success(st.session_state.pop(DONE_KEY), icon=":material/check:")
     if existing is None:
         st.markdown(f"Say at least **{MIN_ENROL_CLIPS} sentences** in your ordinary, calm voice — for example, "
                     "what you did yesterday — recording each one, or upload recordings of them. "
@@ -63,7 +69,8 @@ def _enrolment(user) -> None:
         st.caption(f"Your voice profile is made of {existing.n_clips} clips. Add more to refine it.")
     recordings = st.session_state.setdefault(RECORDINGS_KEY, [])
     left, right = st.columns(2)
-    uploads = left.file_uploader("Upload sentences (WAV)", type=["wav"], accept_multiple_files=True, key="enrol-upload")
+    uploads = left.file_uploader("Upload sentences (WAV)", type=["wav"], accept_multiple_files=True,
+                                 key=f"enrol-upload-{st.session_state.get(ENROLMENTS_KEY, 0)}")
     recorded = right.audio_input("Record a sentence", key=f"enrol-record-{len(recordings)}", sample_rate=48000)
     if recorded is not None:
         recordings.append((f"recording {len(recordings) + 1}", recorded.getvalue()))
@@ -90,8 +97,10 @@ def _enrolment(user) -> None:
             return
         user.save_profile(made)
         st.session_state[RECORDINGS_KEY] = []
+        st.session_state[ENROLMENTS_KEY] = st.session_state.get(ENROLMENTS_KEY, 0) + 1
         st.session_state[session.NEW_ACCOUNT_KEY] = False
-        st.success(f"Your voice profile is ready ({made.n_clips} clips).", icon=":material/check:")
+        st.session_state[DONE_KEY] = f"Your voice profile is ready ({made.n_clips} clips)."
+        st.rerun()
 
 
 def _settings(user) -> None:

@@ -40,7 +40,10 @@ def render() -> None:
         st.caption("No entries yet: analyse a clip while signed in and it appears here.")
         return
     tz = history_view.timezone(st.context.timezone)
-    first, last = _dates(history_view.day_of(span[0], tz), history_view.day_of(span[1], tz))
+    import time
+
+    today = history_view.day_of(time.time(), tz)  # up to today: entries added later in this session show too
+    first, last = _dates(history_view.day_of(span[0], tz), max(today, history_view.day_of(span[1], tz)))
     bounds = history_view.day_bounds(first, last, tz)
     rows = user.summary_rows(*bounds)
     st.caption(f"{len(rows)} entries from {first:%d %b %Y} to {last:%d %b %Y}")
