@@ -25,11 +25,10 @@ CHOOSE = ROOT / "configs" / "choose-actors-1-16.yaml"
 
 
 def feature_sets(opensmile: bool) -> dict[str, list]:
-    chosen = yaml.safe_load(CHOOSE.read_text())["features"]  # the two views plus voice_quality
-    default = [f for f in chosen if (f["name"] if isinstance(f, dict) else f) != "voice_quality"]
-    sets = {"(a) the two views (the previous default)": default,
+    default = yaml.safe_load(CHOOSE.read_text())["features"]
+    sets = {"(a) default features": default,
             "(b) voice_quality alone": ["voice_quality"],
-            "(c) the two views + voice_quality (the default)": [*default, "voice_quality"]}
+            "(c) default + voice_quality": [*default, "voice_quality"]}
     if opensmile:
         sets["eGeMAPSv02 alone (opensmile)"] = ["opensmile"]
         sets["default + eGeMAPSv02 (opensmile)"] = [*default, "opensmile"]
