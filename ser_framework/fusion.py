@@ -126,7 +126,11 @@ class FusedModel:
         self.selectors: list = []
         self.members, self.columns, self.weights, self.mean = members, columns, weights, mean
 
-    def predict_proba_features(self, X) -> np.ndarray:
+    def predict_proba_features(self, X, profile=None) -> np.ndarray:
+        if profile is not None:
+            from .errors import ProfileError
+
+            raise ProfileError("a fused bundle cannot use a speaker profile: its members have features of their own")
         X = np.atleast_2d(np.asarray(X, dtype=np.float32))
         probas = [m.predict_features(X[:, cols]) for m, cols in zip(self.members, self.columns)]
         return fuse_probabilities(probas, self.weights, self.mean)

@@ -98,3 +98,13 @@ def test_a_tampered_member_is_refused(members, tmp_path):
     member_manifest.write_text(member_manifest.read_text().replace('"labels"', '"labels" ', 1))
     with pytest.raises(BundleError, match="does not match its SHA-256"):
         load_bundle(fused)
+
+
+def test_a_fused_bundle_refuses_a_speaker_profile(members, tmp_path):
+    from ser_framework import ProfileError
+
+    fused = load_bundle(fuse_bundles(members, tmp_path / "fused"))
+    X = np.zeros((1, fused.pipeline.n_features()), dtype=np.float32)
+    with pytest.raises(ProfileError, match="fused bundle cannot use a speaker profile"):
+        fused.model.predict_proba_features(X, profile=object())
+    assert fused.predict_features(X).shape == (1, len(fused.labels))
