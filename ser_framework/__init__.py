@@ -46,7 +46,8 @@ _LAZY = {
     "classification_report_text": "evaluation",
     # sweeps and ensembles
     "plan_sweep": "sweep", "run_sweep": "sweep", "markdown_table": "sweep_table",
-    "fuse_bundles": "fusion", "fuse_probabilities": "fusion",
+    "fuse_bundles": "fusion", "fuse_probabilities": "fusion", "calibrate_fusion": "fusion",
+    "fused_out_of_fold": "fusion",
     # robustness: evaluation conditions and augmented copies
     "CONDITIONS": "conditions", "condition_report": "conditions", "conditions_report_text": "conditions:report_text",
     # bundles and prediction

@@ -9,6 +9,12 @@ and calibration). :func:`ser_framework.bundle.load_bundle` loads such a folder
 like any bundle: its feature pipeline is the union of the members' extractors
 (each computed once per clip), and each member's columns go to that member,
 whose own temperature calibrates its probabilities before they are averaged.
+
+Averaging calibrated members does not give a calibrated average (the geometric
+mean of two calibrated models is usually under-confident). Given the members'
+cross-validated runs (``calibrate_on``), :func:`fuse_bundles` fits the fused
+bundle's own temperature on the fused out-of-fold predictions
+(:func:`calibrate_fusion`) and stores it like any bundle's calibration.
 """
 from __future__ import annotations
 
@@ -59,9 +65,97 @@ def _union_features(manifests: list[dict]) -> list[dict]:
     return union
 
 
-def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwrite: bool = False) -> Path:
+def _run_out_of_fold(run_dir: Path) -> dict:
+    """A cross-validated run's tested clips (sorted by path), raw out-of-fold probabilities and protocol."""
+    import pandas as pd
+    import yaml
+
+    files = [run_dir / "predictions.csv", run_dir / "config.yaml"]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise BundleError(f"{run_dir}: not a run directory of ser train or ser sweep (no {', '.join(missing)})")
+    preds = pd.read_csv(files[0])
+    preds = preds[preds["fold"] >= 0].sort_values("path").reset_index(drop=True)
+    if preds["fold"].nunique() < 2:
+        raise BundleError(f"{run_dir}: one split only; a fused temperature is fitted on the out-of-fold "
+                          f"predictions of a cross-validated run (evaluation.protocol group_kfold or kfold)")
+    labels = [c[2:] for c in preds.columns if c.startswith("p_")]
+    config = yaml.safe_load(files[1].read_text())
+    return {"path": preds["path"], "fold": preds["fold"].to_numpy(), "speaker": preds["speaker"].astype(str).to_numpy(),
+            "labels": labels, "y": preds["label"].map(labels.index).to_numpy(),
+            "proba": preds[[f"p_{lab}" for lab in labels]].to_numpy(dtype=np.float64),
+            "evaluation": config["evaluation"], "seed": config["seed"]}
+
+
+def fused_out_of_fold(runs, weights=None, mean: str = "geometric"):
+    """The runs' out-of-fold predictions fused as a fused bundle fuses its members.
+
+    Each run's probabilities are calibrated cross-fitted (each fold's clips with
+    a temperature fitted on the other folds, as the run's report does), then
+    fused with ``weights`` and ``mean``. The runs must share clips, labels and
+    folds (one config apart from the model, e.g. combinations of one sweep).
+
+    Returns ``(first run's out-of-fold dict, [each member's calibrated probabilities], fused probabilities)``.
+    """
+    from .calibration import calibrate_out_of_fold
+
+    runs = [Path(r) for r in runs]
+    members = [_run_out_of_fold(r) for r in runs]
+    base = members[0]
+    for run, m in zip(runs[1:], members[1:]):
+        if m["labels"] != base["labels"] or not m["path"].equals(base["path"]) or \
+                not np.array_equal(m["fold"], base["fold"]):
+            raise BundleError(f"{run}: not the same clips, labels and folds as {runs[0]}")
+    calibrated = [calibrate_out_of_fold(m["y"], m["proba"], m["fold"], m["speaker"], m["evaluation"], m["seed"],
+                                        fit_predict=None).calibrated for m in members]
+    weights = [1.0] * len(runs) if weights is None else weights
+    return base, calibrated, fuse_probabilities(calibrated, weights, mean)
+
+
+def calibrate_fusion(runs, weights=None, mean: str = "geometric"):
+    """The fused model's own :class:`~ser_framework.calibration.Calibration`, fitted on :func:`fused_out_of_fold`.
+
+    Its temperature is fitted on all the fused out-of-fold clips; its ECE
+    "after" is cross-fitted (each fold calibrated with a temperature fitted on
+    the other folds), so it is never judged on the clips it was fitted on.
+    """
+    from .calibration import calibrate_out_of_fold
+
+    base, _, fused = fused_out_of_fold(runs, weights, mean)
+    cal = calibrate_out_of_fold(base["y"], fused, base["fold"], base["speaker"], base["evaluation"], base["seed"],
+                                fit_predict=None)
+    cal.fitted_on = (f"the fused out-of-fold predictions of all {cal.n} clips the members' runs tested (each "
+                     f"member calibrated cross-fitted); ECE after calibration is cross-fitted: each fold's clips "
+                     f"calibrated with a temperature fitted on the other folds")
+    return cal
+
+
+def _check_runs(members: list[Path], runs: list[Path]) -> None:
+    """Each run in ``runs`` must be the cross-validated run whose model is the member at the same place."""
+    from .bundle import MANIFEST
+    from .provenance import sha256_file
+
+    if len(runs) != len(members):
+        raise BundleError(f"{len(runs)} runs to calibrate on for {len(members)} member bundles; "
+                          f"give each member's run, in the same order")
+    for member, run in zip(members, runs):
+        model = Path(run) / "model" / MANIFEST
+        if not model.is_file() or sha256_file(model) != sha256_file(member / MANIFEST):
+            raise BundleError(f"{run}: its model is not the member bundle {member} (the run's out-of-fold "
+                              f"predictions must come from that member's training run)")
+
+
+def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwrite: bool = False,
+                 calibrate_on=None) -> Path:
     """Write a fused bundle at ``out`` from the bundle folders ``members`` (checked: loadable, same labels
-    and audio settings). ``weights`` default to equal; they are normalised to sum 1."""
+    and audio settings). ``weights`` default to equal; they are normalised to sum 1.
+
+    ``calibrate_on``: each member's cross-validated run directory (``ser train``
+    or ``ser sweep``; the run whose ``model`` is that member), in the members'
+    order. The fused bundle then gets a temperature of its own, fitted on the
+    fused out-of-fold predictions (:func:`calibrate_fusion`); without it the
+    members' calibrated probabilities are fused as they are.
+    """
     from .atomic import atomic_dir
     from .bundle import FORMAT_VERSION, MANIFEST, load_bundle
     from .provenance import library_versions, sha256_file
@@ -85,6 +179,12 @@ def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwri
         if bundle.manifest["audio"] != first.manifest["audio"]:
             raise BundleError(f"the members' audio settings differ: {members[0]} {first.manifest['audio']}, "
                               f"{member} {bundle.manifest['audio']}")
+    calibration = None
+    if calibrate_on:
+        runs = [Path(r) for r in calibrate_on]
+        _check_runs(members, runs)
+        cal = calibrate_fusion(runs, weights, mean)
+        calibration = {**cal.summary(), "runs": [str(r.resolve()) for r in runs]}
     total = sum(weights)
     with atomic_dir(Path(out), overwrite=overwrite) as tmp:
         entries, files = [], {}
@@ -110,6 +210,7 @@ def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwri
             "selectors": [],
             "classifier": {"name": "fusion", "params": {"mean": mean, "weights": [e["weight"] for e in entries]}},
             "members": entries,
+            **({"calibration": calibration} if calibration else {}),
             "versions": library_versions(("ser-framework", "numpy"), python=True),
             "files": files,
         }
@@ -172,4 +273,5 @@ def load_fused(path: Path, manifest: dict, registry):
     return Bundle(path, manifest, model)
 
 
-__all__ = ["fuse_bundles", "fuse_probabilities", "load_fused", "FusedModel", "MEANS"]
+__all__ = ["fuse_bundles", "fuse_probabilities", "fused_out_of_fold", "calibrate_fusion", "load_fused", "FusedModel",
+           "MEANS"]

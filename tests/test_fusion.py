@@ -108,3 +108,59 @@ def test_a_fused_bundle_refuses_a_speaker_profile(members, tmp_path):
     with pytest.raises(ProfileError, match="fused bundle cannot use a speaker profile"):
         fused.model.predict_proba_features(X, profile=object())
     assert fused.predict_features(X).shape == (1, len(fused.labels))
+
+
+@pytest.fixture(scope="module")
+def cv_members(synthetic_corpus_dir, tmp_path_factory):
+    """Two cross-validated runs (speaker-grouped 2-fold, calibrated) of the same clips, different features."""
+    from ser_framework.config import validate
+    from ser_framework.experiment import run_training
+    from ser_framework.plugins import get_registry
+
+    registry = get_registry(load_entrypoints=False)
+    out = tmp_path_factory.mktemp("fusion_cv")
+    runs = []
+    for name, features in (("a", [{"name": "mfcc"}]), ("b", [{"name": "spectral_contrast"}])):
+        raw = tiny_config_dict(synthetic_corpus_dir, out)
+        raw["features"] = features
+        raw["evaluation"] = {"protocol": "group_kfold", "n_splits": 2, "calibrate": True, "refit": False}
+        runs.append(run_training(validate(raw, registry), registry, out / name, progress=False).run_dir)
+    return runs
+
+
+def test_a_fused_bundle_gets_its_own_temperature_from_the_members_runs(cv_members, tmp_path):
+    from ser_framework import apply_temperature, fit_temperature, fused_out_of_fold
+
+    runs = cv_members
+    bundles = [r / "model" for r in runs]
+    plain = load_bundle(fuse_bundles(bundles, tmp_path / "plain"))
+    assert plain.temperature == 1.0 and "calibration" not in plain.manifest
+    args = ["fuse", *map(str, bundles), "-o", str(tmp_path / "fused"),
+            "--calibrate-on", str(runs[0]), "--calibrate-on", str(runs[1])]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "fused temperature" in result.output and "cross-fitted" in result.output
+    fused = load_bundle(tmp_path / "fused")
+    cal = fused.manifest["calibration"]
+    base, members, fused_oof = fused_out_of_fold(runs)
+    assert len(members) == 2 and fused_oof.shape == (len(base["y"]), len(fused.labels))
+    assert cal["n"] == len(base["y"]) and cal["runs"] == [str(r.resolve()) for r in runs]
+    assert fused.temperature == pytest.approx(fit_temperature(base["y"], fused_oof), abs=1e-4)
+    assert fused.temperature != 1.0
+    # the fused bundle's answer is the plain fusion with that temperature applied
+    X = fused.pipeline.from_source(base["path"][0])[None]
+    np.testing.assert_allclose(fused.predict_features(X), apply_temperature(plain.predict_features(X),
+                                                                            fused.temperature), atol=1e-6)
+
+
+def test_fusion_calibration_refuses_runs_that_do_not_match(cv_members, members, tmp_path):
+    runs = cv_members
+    bundles = [r / "model" for r in runs]
+    with pytest.raises(BundleError, match="is not the member bundle"):
+        fuse_bundles(bundles, tmp_path / "f1", calibrate_on=runs[::-1])
+    with pytest.raises(BundleError, match="2 member bundles"):
+        fuse_bundles(bundles, tmp_path / "f2", calibrate_on=runs[:1])
+    holdout = [m.parent for m in members]  # the tiny runs tested one held-out speaker: one split
+    with pytest.raises(BundleError, match="one split only"):
+        fuse_bundles(members, tmp_path / "f3", calibrate_on=holdout)
+    assert not any((tmp_path / f).exists() for f in ("f1", "f2", "f3"))

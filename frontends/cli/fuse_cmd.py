@@ -13,9 +13,13 @@ from .common import handle_errors
               help="One weight per bundle, comma-separated (normalised to sum 1) [default: equal].")
 @click.option("--mean", type=click.Choice(["geometric", "arithmetic"]), default="geometric", show_default=True,
               help="How the members' calibrated probabilities are averaged.")
+@click.option("--calibrate-on", "runs", multiple=True, type=click.Path(file_okay=False), metavar="RUN",
+              help="Each member's cross-validated run directory (ser train / ser sweep, the run whose model is "
+                   "that member), repeated in the members' order: the fused bundle gets a temperature of its "
+                   "own, fitted on the fused out-of-fold predictions.")
 @click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
 @handle_errors
-def fuse(bundles, output, weights, mean, force):
+def fuse(bundles, output, weights, mean, runs, force):
     """Fuse the model BUNDLES into one bundle that averages their calibrated probabilities.
 
     The members must share labels and audio settings; they are copied into the
@@ -30,8 +34,14 @@ def fuse(bundles, output, weights, mean, force):
             values = [float(w) for w in weights.split(",")]
         except ValueError:
             raise BundleError(f"--weights: expected numbers separated by commas, got {weights!r}") from None
-    path = fuse_bundles(bundles, output, weights=values, mean=mean, overwrite=force)
+    path = fuse_bundles(bundles, output, weights=values, mean=mean, overwrite=force, calibrate_on=runs or None)
     click.echo(f"fused {len(bundles)} bundles ({mean} mean) → {path}")
+    if runs:
+        from ser_framework import load_bundle
+
+        cal = load_bundle(path).manifest["calibration"]
+        click.echo(f"fused temperature {cal['temperature']:.3f}: ECE {cal['ece_raw']:.3f} → {cal['ece']:.3f} "
+                   f"(cross-fitted, n={cal['n']})")
 
 
 COMMANDS = [fuse]
