@@ -1,0 +1,50 @@
+"""``ser predict`` of several files: forked worker processes give exactly the in-process answers, in order."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ser_framework import load_bundle
+
+
+def _ser(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ser_frontends.cli", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.skipif(sys.platform != "linux" or (os.cpu_count() or 1) < 2, reason="forked workers: Linux, 2+ cores")
+def test_forked_workers_answer_like_the_bundle_in_order_with_errors(tiny_bundle_dir, synthetic_corpus_dir, tmp_path):
+    clips = [str(p) for p in sorted(synthetic_corpus_dir.rglob("*.wav"))[:7]]
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16000, dtype=np.float32), 16000)
+    files = [clips[0], str(tmp_path / "missing.wav"), *clips[1:4], str(silent), *clips[4:]]
+    # a fresh `ser` process is where the workers are forked processes (no other thread, no TensorFlow)
+    probe = _ser_probe(tiny_bundle_dir)
+    assert probe == "True", probe
+    proc = _ser("predict", "--json", "-m", str(tiny_bundle_dir), *files)
+    assert proc.returncode == 1, proc.stderr  # two files could not be used
+    got = json.loads(proc.stdout)
+    assert [r["path"] for r in got] == files
+    bundle = load_bundle(tiny_bundle_dir)
+    for entry in got:
+        if entry["path"] in clips:
+            expected = bundle.predict(entry["path"], name=entry["path"])
+            assert entry["label"] == expected.label
+            assert entry["probabilities"] == pytest.approx(expected.probabilities, abs=1e-6)
+    errors = {r["path"]: r["error"] for r in got if "error" in r}
+    assert set(errors) == {str(tmp_path / "missing.wav"), str(silent)}
+    assert "no speech" in errors[str(silent)].lower()
+
+
+def _ser_probe(bundle_dir) -> str:
+    """Whether ``ser predict`` would fork its workers in a fresh process after loading ``bundle_dir``."""
+    code = ("from ser_framework import load_bundle; import sys; load_bundle(sys.argv[1]); "
+            "from ser_frontends.cli.predict_cmd import _can_fork; print(_can_fork())")
+    proc = subprocess.run([sys.executable, "-c", code, str(bundle_dir)], capture_output=True, text=True, timeout=300)
+    return proc.stdout.strip() or proc.stderr
