@@ -10,8 +10,7 @@ like any bundle: its feature pipeline is the union of the members' extractors
 (each computed once per clip), and each member's columns go to that member,
 whose own temperature calibrates its probabilities before they are averaged.
 
-Averaging calibrated members does not give a calibrated average (the geometric
-mean of two calibrated models is usually under-confident). Given the members'
+Averaging calibrated members does not give a calibrated average. Given the members'
 cross-validated runs (``calibrate_on``), :func:`fuse_bundles` fits the fused
 bundle's own temperature on the fused out-of-fold predictions
 (:func:`calibrate_fusion`) and stores it like any bundle's calibration.
