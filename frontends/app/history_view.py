@@ -1,5 +1,5 @@
 """What the history page shows, without Streamlit: day bounds in the viewer's time zone, one page of the
-table, the clips per day and their chart (an inline SVG drawn here, so the browser loads no chart code)."""
+table, the clips per day and their chart (an SVG image drawn here, so the browser loads no chart code)."""
 from __future__ import annotations
 
 import html
@@ -50,7 +50,7 @@ def table_html(rows, tz: tzinfo) -> str:
         for r in rows)
     return ('<style>.ser-history-table{width:100%;border-collapse:collapse;font-size:.875rem}'
             '.ser-history-table th,.ser-history-table td{text-align:left;padding:.25rem .5rem;'
-            'border-bottom:1px solid rgba(128,128,128,.25)}.ser-history-table td:nth-child(-n+1),'
+            'border-bottom:1px solid rgba(128,128,128,.25)}.ser-history-table td:first-child,'
             '.ser-history-table td:nth-child(4){font-variant-numeric:tabular-nums}</style>'
             f'<table class="ser-history-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
 
@@ -75,7 +75,7 @@ def _bars_svg(counts: dict[date, Counter], emotions: list[str], top: int) -> str
     """Stacked bars per day, axes and dates as an SVG document (no text from the user in it).
 
     The bars are drawn in day and clip units (one transform scales them to the drawing area), which keeps
-    the SVG small: a year of days is about 50 kB.
+    the SVG small: about 60 kB for a year of days with every emotion on every day.
     """
     days = list(counts)
     bar, scale = (WIDTH - LEFT) / max(1, len(days)), (HEIGHT - BOTTOM - TOP) / top
