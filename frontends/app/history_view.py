@@ -91,7 +91,8 @@ def _bars_svg(counts: dict[date, Counter], emotions: list[str], top: int) -> str
     axis = [f'<line x1="{LEFT}" x2="{WIDTH}" y1="{y:.1f}" y2="{y:.1f}" stroke="#8888"/>'
             f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end">{n}</text>'
             for n in sorted({0, top // 2, top}) for y in [HEIGHT - BOTTOM - n * scale]]
-    axis += [f'<text x="{LEFT + i * bar:.1f}" y="{HEIGHT - 4}">{days[i]:{label}}</text>' for i in _x_ticks(days)]
+    axis += [f'<text x="{LEFT + (i + 0.425) * bar:.1f}" y="{HEIGHT - 4}" text-anchor="middle">{days[i]:{label}}</text>'
+             for i in _x_ticks(days)]  # under the middle of the day's bar
     bars = [f'<path fill="{COLOURS.get(e, OTHER_COLOUR)}" d="{"".join(p)}"/>' for e, p in paths.items()]
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
             f'style="font:11px sans-serif;fill:#888">{"".join(axis)}'
