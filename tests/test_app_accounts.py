@@ -71,6 +71,14 @@ def analyse(at, data=None):
     return at
 
 
+def table_rows(at) -> list[list[str]]:
+    """The history table's rows as shown: entry number and note."""
+    import re
+
+    tables = [h.value for h in at.html if "ser-history-table" in h.value]
+    return [[m[0], m[1]] for t in tables for m in re.findall(r"<tr><td>(\d+)</td>.*?<td>([^<]*)</td></tr>", t)]
+
+
 def test_sign_up_enrol_analyse_note_history_and_delete_entry(data_dir):
     at = sign_up_in_page(new_app(), "alice")
     assert at.header[0].value == "Signed in as alice"
@@ -100,8 +108,7 @@ def test_sign_up_enrol_analyse_note_history_and_delete_entry(data_dir):
 
     go(at, "history")
     assert any("1 entries" in c.value for c in at.caption)
-    (table,) = at.dataframe
-    assert list(table.value["Note"]) == ["after the meeting"] and list(table.value["Entry"]) == [entry.id]
+    assert table_rows(at) == [[str(entry.id), "after the meeting"]]
 
     bob = sign_up(store, "bob", PASSWORD)
     bobs = bob.record("sad", {"sad": 1.0}, model="m", note="bob's")
@@ -124,12 +131,13 @@ def test_the_url_and_page_inputs_cannot_reach_another_users_history(data_dir):
     at.run()
     with pytest.raises(ValueError, match="Known pages"):  # not signed in: no history page, whatever the URL says
         go(at, "history")
-    assert "alice's secret" not in repr(at.main) and not at.dataframe
+    assert "alice's secret" not in repr(at.main) and not table_rows(at)
 
     sign_up_in_page(at, "bob")
     at.query_params["user_id"] = str(alice.user_id)
     go(at, "history")
-    assert "alice's secret" not in repr(at.main) and not at.dataframe
+    assert "alice's secret" not in repr(at.main) and not table_rows(at)
+    assert not any("alice's secret" in h.value for h in at.html)
     assert any("No entries yet" in c.value for c in at.caption)
 
 
@@ -182,3 +190,41 @@ def test_deleting_the_account_in_the_page_leaves_no_rows(data_dir):
     press(at, "Delete my account and all its data")
     assert any("were deleted" in s.value for s in at.success)
     assert store.counts() == {"users": 0, "profiles": 0, "history": 0, "sign_in_failures": 0}
+
+
+def test_history_pages_through_a_long_history_and_its_chart_counts_every_entry(data_dir):
+    import re
+    import time
+    from collections import Counter
+    from datetime import timedelta
+
+    from ser_frontends.app import history_view
+
+    alice = sign_up(DataStore(data_dir), "alice", PASSWORD)
+    now = time.time()
+    ids = [alice.record("sad" if i % 3 else "calm", {"sad": 0.6, "calm": 0.4}, model="m", note=f"n{i}",
+                        when=now - 5 * 3600 * i) for i in range(120)]  # newest first, over 25 days
+    at = sign_in_in_page(new_app(), "alice")
+    go(at, "history")
+    assert [int(r[0]) for r in table_rows(at)] == ids[:50]
+    assert any(c.value.startswith("Entries 1–50 of 120") for c in at.caption)
+    assert next(b for b in at.button if b.label == "Newer").disabled
+    press(at, "Older")
+    assert [int(r[0]) for r in table_rows(at)] == ids[50:100]
+    press(at, "Older")
+    assert [int(r[0]) for r in table_rows(at)] == ids[100:]
+    assert next(b for b in at.button if b.label == "Older").disabled
+    press(at, "Newer")
+    assert [int(r[0]) for r in table_rows(at)] == ids[50:100]
+
+    tz = history_view.timezone(None)  # AppTest has no browser time zone: the server's
+    (chart,) = [h.value for h in at.html if "ser-history-chart" in h.value]
+    shown = {day: int(n) for day, n in re.findall(r'title="(\d{4}-\d\d-\d\d): (\d+) clips', chart)}
+    per_day = Counter(f"{history_view.day_of(e.time, tz):%Y-%m-%d}" for e in alice.entries())
+    assert shown == per_day and sum(shown.values()) == 120
+
+    last = history_view.day_of(now, tz)  # a new date range starts again at its newest entries
+    at.date_input(key="history-dates").set_value((last - timedelta(days=2), last)).run()
+    in_range = [e.id for e in alice.entries(*history_view.day_bounds(last - timedelta(days=2), last, tz))]
+    assert [int(r[0]) for r in table_rows(at)] == in_range[:50] and len(in_range) < 50
+    assert next(b for b in at.button if b.label == "Older").disabled

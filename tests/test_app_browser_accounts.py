@@ -60,8 +60,9 @@ def history(page):
     """The history table's cells and the JSON export, as the browser gets them."""
     page.get_by_role("link", name="History").click()
     page.get_by_text("Your history").wait_for()
-    cells = page.locator(".st-key-history-table [role=gridcell]")
-    cells.first.wait_for(state="attached")
+    cells = page.locator(".st-key-history-table td")
+    cells.first.wait_for()
+    page.locator(".st-key-history-chart img").wait_for()  # the chart, drawn as an image on the server
     with page.expect_download() as download:
         page.get_by_role("button", name="Export JSON").click()
     exported = json.loads(open(download.value.path(), encoding="utf-8").read())

@@ -187,6 +187,23 @@ def test_profiles_are_stored_replaced_listed_and_deleted(tmp_path):
         me.profile("a")
 
 
+def test_history_pages_counts_and_chart_pairs(tmp_path):
+    """What the history page reads: one table page at a time, the count and (time, emotion) in a date range."""
+    store = DataStore(tmp_path)
+    me, other = sign_up(store, "alice", "password-a"), sign_up(store, "bob", "password-b")
+    for i in range(23):
+        me.record(["sad", "angry", "calm"][i % 3], PROBS, model="m", note=f"n{i}", when=1000.0 + i)
+        other.record("happy", {"happy": 1.0}, model="m", when=1000.5 + i)
+    everything = me.summary_rows()
+    assert [r[4] for r in everything] == [f"n{i}" for i in reversed(range(23))]  # newest first, only alice's
+    pages = [me.summary_rows(limit=10, offset=o) for o in (0, 10, 20)]
+    assert [len(p) for p in pages] == [10, 10, 3] and sum(pages, []) == everything
+    assert me.summary_rows(limit=10, offset=30) == [] and me.summary_rows(offset=20) == everything[20:]
+    assert me.count() == 23 and me.count(1005.0, 1010.0) == 5 and me.count(end=1000.0) == 0
+    assert me.emotion_times(1005.0, 1008.0) == [(1005.0, "calm"), (1006.0, "sad"), (1007.0, "angry")]
+    assert len(me.emotion_times()) == 23 and {e for _, e in other.emotion_times()} == {"happy"}
+
+
 def test_history_exports_and_date_filter(tmp_path):
     import csv
     import io

@@ -129,20 +129,33 @@ class UserData:
                                 (self.user_id, lo, hi)).fetchall()
         return [_entry(r) for r in rows]
 
-    def summary_rows(self, start: float | None = None, end: float | None = None) -> list[tuple]:
+    def summary_rows(self, start: float | None = None, end: float | None = None, *, limit: int | None = None,
+                     offset: int = 0) -> list[tuple]:
         """``(id, time, emotion, its probability, note)`` per entry, newest first: what a table shows.
 
-        Cheaper than :meth:`entries` (the probabilities are not decoded), for long histories.
+        Cheaper than :meth:`entries` (the probabilities are not decoded), for long histories;
+        ``limit`` and ``offset`` read one page of them (``limit=None``: all from ``offset`` on).
         """
         lo, hi = _bounds(start, end)
         with self.store.read() as conn:
             return conn.execute("SELECT id, time, emotion, json_extract(probabilities, '$.' || json_quote(emotion)), "
                                 "note FROM history WHERE user_id = ? AND time >= ? AND time < ? "
-                                "ORDER BY time DESC, id DESC", (self.user_id, lo, hi)).fetchall()
+                                "ORDER BY time DESC, id DESC LIMIT ? OFFSET ?",
+                                (self.user_id, lo, hi, -1 if limit is None else int(limit), int(offset))).fetchall()
 
-    def count(self) -> int:
+    def emotion_times(self, start: float | None = None, end: float | None = None) -> list[tuple[float, str]]:
+        """``(time, emotion)`` per entry, oldest first: what a chart over days needs, nothing more."""
+        lo, hi = _bounds(start, end)
         with self.store.read() as conn:
-            return conn.execute("SELECT COUNT(*) FROM history WHERE user_id = ?", (self.user_id,)).fetchone()[0]
+            return conn.execute("SELECT time, emotion FROM history WHERE user_id = ? AND time >= ? AND time < ? "
+                                "ORDER BY time", (self.user_id, lo, hi)).fetchall()
+
+    def count(self, start: float | None = None, end: float | None = None) -> int:
+        """How many entries have ``start <= time < end`` (either may be None)."""
+        lo, hi = _bounds(start, end)
+        with self.store.read() as conn:
+            return conn.execute("SELECT COUNT(*) FROM history WHERE user_id = ? AND time >= ? AND time < ?",
+                                (self.user_id, lo, hi)).fetchone()[0]
 
     def time_span(self) -> tuple[float, float] | None:
         """``(first, last)`` entry times, or None without entries."""
