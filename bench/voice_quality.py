@@ -35,10 +35,14 @@ def feature_sets(opensmile: bool) -> dict[str, list]:
     return sets
 
 
-def score(features: list) -> dict:
+def score(features: list, augmentation: dict | None = None) -> dict:
+    """The choosing protocol's figures with ``features`` (and ``augmentation``, if given, instead of the chain)."""
     from ser_framework import load_config, run_training
 
-    cfg, registry = load_config(CHOOSE, overrides=[f"features={json.dumps(features)}"])
+    overrides = [f"features={json.dumps(features)}"]
+    if augmentation is not None:
+        overrides.append(f"augmentation={json.dumps(augmentation)}")
+    cfg, registry = load_config(CHOOSE, overrides=overrides)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         metrics = run_training(cfg, registry, Path(tmp) / "run", progress=False).metrics
