@@ -8,7 +8,8 @@ is a setup trained under the choosing protocol of ``configs/choose-actors-1-16.y
 - agreement: 4 speaker-grouped folds (actors 1-4, 5-8, 9-12, 13-16); the model of fold k is trained on the
   other 12 actors (holdout protocol, no refit) and answers the dev clips of its 4 unseen actors, once from
   the original file (the upload) and once from the recording; "same" counts equal top labels;
-- the shipped default model (trained on all 20 actors, so it has heard these speakers) is scored too;
+- the shipped default model (trained on all 20 actors, so it has heard these speakers) is scored too,
+  and so is any bundle given with ``--bundle NAME=PATH`` (e.g. a config trained on all 20 the same way);
 - ``--cv``: the row's speaker-grouped 4-fold CV figures with every robustness condition
   (bench/voice_quality.py's protocol: UAR, worst condition, ECE);
 - the feature shift: per extractor, mean |recording - upload| in the fold model's scaler units
@@ -17,6 +18,9 @@ is a setup trained under the choosing protocol of ``configs/choose-actors-1-16.y
     .venv/bin/python bench/recorder_agreement.py                  # rows (a) (b) (c), agreement + shift
     .venv/bin/python bench/recorder_agreement.py --cv             # + the CV figures of every row
     .venv/bin/python bench/recorder_agreement.py --webrtc-p 0.3 --webrtc-p 0.8 --cv   # + (c) with other p
+    .venv/bin/python bench/recorder_agreement.py --rows ab        # only the shipped model, (a) and (b)
+    .venv/bin/python bench/recorder_agreement.py --rows '' --webrtc-last --cv   # the webrtc step after the noise
+    .venv/bin/python bench/recorder_agreement.py --rows '' --bundle vq=runs/voice-quality/model   # bundles only
 
 Features are cached, so a second run only trains. JSON goes to bench/results/recorder_agreement.json.
 """
@@ -54,13 +58,18 @@ def setup_of(config_path: Path) -> dict:
     return {"features": cfg["features"], "augmentation": cfg["augmentation"]}
 
 
-def with_webrtc_p(setup: dict, p: float) -> dict:
-    """``setup`` with the probability of its chain's ``webrtc`` step set to ``p``."""
+def with_webrtc(setup: dict, p: float | None = None, last: bool = False) -> dict:
+    """``setup`` with its chain's ``webrtc`` step given probability ``p`` and/or moved to the chain's end."""
     out = copy.deepcopy(setup)
-    steps = [s for s in out["augmentation"]["chain"] if s["name"] == "webrtc"]
+    chain = out["augmentation"]["chain"]
+    steps = [s for s in chain if s["name"] == "webrtc"]
     if not steps:
         raise SystemExit("the (c) config's chain has no webrtc step")
-    steps[0]["params"]["p"] = p
+    if p is not None:
+        steps[0]["params"]["p"] = p
+    if last:
+        chain.remove(steps[0])
+        chain.append(steps[0])
     return out
 
 
@@ -144,17 +153,28 @@ def main() -> None:
     parser.add_argument("--cv", action="store_true", help="also the CV figures of every row (slow when not cached)")
     parser.add_argument("--webrtc-p", type=float, action="append", default=[],
                         help="add a row (c) with this probability of the webrtc step (repeatable)")
+    parser.add_argument("--webrtc-last", action="store_true",
+                        help="add a row (c) with the webrtc step moved to the end of the chain (after noise, codecs)")
+    parser.add_argument("--rows", default="abc", help="which of the rows (a) (b) (c) to train (default abc)")
+    parser.add_argument("--bundle", action="append", default=[], metavar="NAME=PATH",
+                        help="also score a trained bundle as it is (e.g. a run's model/ trained on all 20 actors)")
     args = parser.parse_args()
     from ser_framework import load_bundle
 
     clips = dev_set(args.dev)
-    setups = {name: setup_of(path) for name, path in ROWS.items()}
-    base = setups["(c) voice-quality + webrtc"]
-    setups.update({f"(c) voice-quality + webrtc p {p}": with_webrtc_p(base, p) for p in args.webrtc_p})
+    setups = {name: setup_of(path) for name, path in ROWS.items() if name[1] in args.rows}
+    base = setup_of(ROWS["(c) voice-quality + webrtc"])
+    setups.update({f"(c) voice-quality + webrtc p {p}": with_webrtc(base, p=p) for p in args.webrtc_p})
+    if args.webrtc_last:
+        setups["(c) voice-quality + webrtc last in the chain"] = with_webrtc(base, last=True)
 
     shipped = load_bundle()
     results = {"shipped default model (all 20 actors)": agreement("shipped", lambda _: shipped, clips)}
     app_same = sum(d["recording"] == c["app_answer"] for d, c in zip(results["shipped default model (all 20 actors)"]["clips"], clips))
+    for spec in args.bundle:
+        name, _, path = spec.partition("=")
+        bundle = load_bundle(path)
+        results[name] = agreement(name, lambda _, b=bundle: b, clips)
     for name, setup in setups.items():
         results[name] = row_agreement(name, setup, clips)
         if args.cv:
