@@ -300,8 +300,8 @@ class WebRTC(Augmenter):
         low = y if sr == WEBRTC_RATE else _soxr(y, sr, WEBRTC_RATE)
         pcm = quantize16(low)
         out = self._process(pcm, target, level)
-        if sr <= WEBRTC_RATE:
-            return out if sr == WEBRTC_RATE else _soxr(out, WEBRTC_RATE, sr)
+        if sr <= WEBRTC_RATE or len(pcm) < WEBRTC_BLOCK:  # no band above 8 kHz, or not one 10-ms block
+            return out if sr == WEBRTC_RATE else _fit(_soxr(out, WEBRTC_RATE, sr), len(y))
         # the band above 8 kHz, scaled by the processing's gain in each 10-ms block (as WebRTC's upper bands)
         blocks = len(pcm) // WEBRTC_BLOCK
         power = [np.mean(x[: blocks * WEBRTC_BLOCK].reshape(blocks, WEBRTC_BLOCK).astype(np.float64) ** 2, axis=1)

@@ -152,9 +152,15 @@ def test_webrtc_raises_quiet_speech_clips_loud_speech_and_suppresses_noise(regis
     drawn = _build(registry, "webrtc", p=1.0)
     np.testing.assert_array_equal(drawn.apply(noisy, SR, rng(3)), drawn.apply(noisy, SR, rng(3)))
     assert not np.array_equal(drawn.apply(noisy, SR, rng(3)), drawn.apply(noisy, SR, rng(4)))
-    at_22k = drawn.apply(np.interp(np.arange(2 * 22050) / 22050, np.arange(y.size) / SR, y).astype(np.float32),
-                         22050, rng(0))
-    assert abs(len(at_22k) - 2 * 22050) <= 2  # back at the clip's own rate
+    # at 22.05 kHz: back at the clip's rate, and the band above 8 kHz kept (as WebRTC's upper bands)
+    t = np.arange(2 * 22050) / 22050
+    wide = (np.interp(t, np.arange(y.size) / SR, y) + 0.02 * np.sin(2 * np.pi * 9500 * t)).astype(np.float32)
+    at_22k = _build(registry, "webrtc", min_gain_db=0, max_gain_db=0, noise_suppression=[0],
+                    p=1.0).apply(wide, 22050, rng(0))
+    assert len(at_22k) == len(wide)
+    high = [np.abs(np.fft.rfft(x))[np.fft.rfftfreq(len(x), 1 / 22050) > 8500].sum() for x in (wide, at_22k)]
+    assert high[1] > 0.3 * high[0]
+    assert len(drawn.apply(y[:100], SR, rng(0))) == 100  # shorter than one 10-ms block
 
 
 def test_webrtc_without_the_package_names_the_extra(registry, monkeypatch):
