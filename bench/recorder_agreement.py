@@ -10,8 +10,8 @@ is a setup trained under the choosing protocol of ``configs/choose-actors-1-16.y
   the original file (the upload) and once from the recording; "same" counts equal top labels;
 - the shipped default model (trained on all 20 actors, so it has heard these speakers) is scored too,
   and so is any bundle given with ``--bundle NAME=PATH`` (e.g. a config trained on all 20 the same way);
-- ``--cv``: the row's speaker-grouped 4-fold CV figures with every robustness condition
-  (bench/voice_quality.py's protocol: UAR, worst condition, ECE);
+- ``--cv``: the row's speaker-grouped 4-fold CV figures with every robustness condition and the
+  named ``browser`` condition (bench/voice_quality.py's protocol: UAR, browser, worst condition, ECE);
 - the feature shift: per extractor, mean |recording - upload| in the fold model's scaler units
   (standard deviations of the training rows), over the dev clips.
 
@@ -43,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from recorder_capture import DEFAULT_OUT, MANIFEST  # noqa: E402
 from voice_quality import CHOOSE, score  # noqa: E402
+
+from ser_framework.conditions import IN_ALL  # noqa: E402
 
 CORPUS = ROOT.parent / "shared/data/ravdess"
 FOLDS = [list(range(k, k + 4)) for k in (1, 5, 9, 13)]
@@ -177,8 +179,8 @@ def main() -> None:
         results[name] = agreement(name, lambda _, b=bundle: b, clips)
     for name, setup in setups.items():
         results[name] = row_agreement(name, setup, clips)
-        if args.cv:
-            results[name]["cv"] = score(setup["features"], setup["augmentation"])
+        if args.cv:  # every standard condition and the browser's channel (the webrtc augmenter)
+            results[name]["cv"] = score(setup["features"], setup["augmentation"], [*IN_ALL, "browser"])
 
     actors = sorted({c["actor"] for c in clips})
     print(f"\ndev set: {len(clips)} clips of actors {actors[0]}-{actors[-1]} ({len(actors)} actors) recorded through "
@@ -194,11 +196,12 @@ def main() -> None:
     if cv_rows:
         print(f"\nCV on actors 1-16 ({next(iter(cv_rows.values()))['protocol']}, n = "
               f"{next(iter(cv_rows.values()))['n']}, every robustness condition)\n")
-        print("| setup | clean UAR (fold sd) | worst condition: UAR (× clean) | ECE raw → calibrated |")
-        print("|---|---|---|---|")
+        print("| setup | clean UAR (fold sd) | browser condition UAR (× clean) | worst condition: UAR (× clean) | ECE raw → calibrated |")
+        print("|---|---|---|---|---|")
         for name, r in cv_rows.items():
-            print(f"| {name} | {r['uar']:.3f} (± {r['uar_fold_std']:.3f}) | {r['worst']}: {r['worst_uar']:.3f} "
-                  f"({r['worst_ratio']:.2f} ×) | {r['ece_raw']:.3f} → {r['ece']:.3f} |")
+            browser = r["conditions"]["browser"]
+            print(f"| {name} | {r['uar']:.3f} (± {r['uar_fold_std']:.3f}) | {browser:.3f} ({browser / r['uar']:.2f} ×) | "
+                  f"{r['worst']}: {r['worst_uar']:.3f} ({r['worst_ratio']:.2f} ×) | {r['ece_raw']:.3f} → {r['ece']:.3f} |")
     print("\nfeature shift, recording vs upload: mean |Δ| per value in scaler units (training-row sd)\n")
     print("| extractor | " + " | ".join(results) + " |")
     print("|---|" + "---|" * len(results))
