@@ -35,16 +35,24 @@ def feature_sets(opensmile: bool) -> dict[str, list]:
     return sets
 
 
-def score(features: list) -> dict:
+def score(features: list, augmentation: dict | None = None, conditions: list | None = None) -> dict:
+    """The choosing protocol's figures with ``features`` (and ``augmentation`` instead of the chain,
+    ``conditions`` instead of all, if given)."""
     from ser_framework import load_config, run_training
 
-    cfg, registry = load_config(CHOOSE, overrides=[f"features={json.dumps(features)}"])
+    overrides = [f"features={json.dumps(features)}"]
+    if augmentation is not None:
+        overrides.append(f"augmentation={json.dumps(augmentation)}")
+    if conditions is not None:
+        overrides.append(f"evaluation.conditions={json.dumps(conditions)}")
+    cfg, registry = load_config(CHOOSE, overrides=overrides)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         metrics = run_training(cfg, registry, Path(tmp) / "run", progress=False).metrics
     worst = metrics["worst_condition"]
     return {"uar": metrics["uar"], "accuracy": metrics["accuracy"], "uar_fold_std": metrics["fold_summary"]["uar"]["std"],
             "worst": worst["name"], "worst_uar": worst["uar"], "worst_ratio": worst["uar_ratio"],
+            "conditions": {name: m["uar"] for name, m in metrics["conditions"].items()},
             "ece_raw": metrics["calibration"]["ece_raw"], "ece": metrics["calibration"]["ece"], "seconds": round(time.perf_counter() - t0, 1),
             "n": metrics["n"], "protocol": metrics["protocol_description"]}
 

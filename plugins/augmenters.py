@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from pydantic import model_validator
 
-from ser_framework import Augmenter, Field, Params, SerError, hookimpl
+from ser_framework import Augmenter, Field, Params, PluginError, SerError, hookimpl, library_versions
 
 #: frames within this many dB of the 95th-percentile 20-ms frame count as active speech
 ACTIVE_REL_DB = 35.0
@@ -252,7 +252,85 @@ class Quantize(Augmenter):
         return quantize16(y)
 
 
-BUILT_IN = (Resample, Noise, Gain, Reverb, Codec, Trim, Pad, Quantize)
+WEBRTC_HINT = ("the augmenter 'webrtc' needs the optional package webrtc-noise-gain; "
+               "install it with: pip install 'ser-framework[webrtc]'")
+#: WebRTC's audio processing runs on 10-ms blocks of 16-kHz, 16-bit mono PCM
+WEBRTC_RATE, WEBRTC_BLOCK = 16000, 160
+
+
+def _require_webrtc():
+    try:
+        import webrtc_noise_gain
+    except ImportError as exc:
+        raise PluginError(WEBRTC_HINT) from exc
+    return webrtc_noise_gain
+
+
+class WebRTC(Augmenter):
+    """What a browser's microphone capture does (Chromium's WebRTC processing): a level change with
+    16-bit clipping, then WebRTC's high-pass filter, automatic gain and noise suppression
+    (webrtc-noise-gain) on the band below 8 kHz; like WebRTC's split-band processing, the band above
+    8 kHz (clips above 16 kHz) gets the same gain per 10 ms, so the clip keeps its bandwidth."""
+
+    name = "webrtc"
+    #: the processing lives in the package, so its version is part of the cache key of the output
+    version = f"2+webrtc-noise-gain-{library_versions(('webrtc-noise-gain',))['webrtc-noise-gain']}"
+
+    class Params(Params):
+        min_gain_db: float = Field(0.0, ge=-40, le=40, description="lowest level change before processing (dB)")
+        max_gain_db: float = Field(15.0, ge=-40, le=40, description="highest level change before processing (dB)")
+        min_target_dbfs: int = Field(3, ge=1, le=31, description="lowest automatic-gain target (dB below full scale)")
+        max_target_dbfs: int = Field(15, ge=1, le=31, description="highest automatic-gain target (dB below full scale)")
+        noise_suppression: list[Literal[0, 1, 2, 3, 4]] = Field(
+            [2, 3, 4], min_length=1, description="noise-suppression levels (0 off, 4 strongest), one chosen")
+        p: float = Field(0.5, ge=0.0, le=1.0, description="probability of applying it")
+
+        check_gain = _range("min_gain_db", "max_gain_db")
+        check_target = _range("min_target_dbfs", "max_target_dbfs")
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        _require_webrtc()  # fail when the config is built, not in the middle of extraction
+
+    def apply(self, y, sr, rng):
+        gain = _draw(rng, self.params.min_gain_db, self.params.max_gain_db)
+        target = int(rng.integers(self.params.min_target_dbfs, self.params.max_target_dbfs + 1))
+        level = int(self.params.noise_suppression[int(rng.integers(len(self.params.noise_suppression)))])
+        y = np.asarray(y, np.float32) * np.float32(10 ** (gain / 20))
+        low = y if sr == WEBRTC_RATE else _soxr(y, sr, WEBRTC_RATE)
+        pcm = quantize16(low)
+        out = self._process(pcm, target, level)
+        if sr <= WEBRTC_RATE or len(pcm) < WEBRTC_BLOCK:  # no band above 8 kHz, or not one 10-ms block
+            return out if sr == WEBRTC_RATE else _fit(_soxr(out, WEBRTC_RATE, sr), len(y))
+        # the band above 8 kHz, scaled by the processing's gain in each 10-ms block (as WebRTC's upper bands)
+        blocks = len(pcm) // WEBRTC_BLOCK
+        power = [np.mean(x[: blocks * WEBRTC_BLOCK].reshape(blocks, WEBRTC_BLOCK).astype(np.float64) ** 2, axis=1)
+                 for x in (out, pcm)]
+        block_gain = np.minimum(np.sqrt((power[0] + 1e-12) / (power[1] + 1e-12)), 10.0)
+        centres = (np.arange(blocks) + 0.5) * WEBRTC_BLOCK / WEBRTC_RATE
+        t = np.arange(len(y)) / sr
+        high = y - _fit(_soxr(low, WEBRTC_RATE, sr), len(y))
+        z = _fit(_soxr(out, WEBRTC_RATE, sr), len(y)) + high * np.interp(t, centres, block_gain).astype(np.float32)
+        return quantize16(z)
+
+    @staticmethod
+    def _process(pcm: np.ndarray, target: int, level: int) -> np.ndarray:
+        """WebRTC's processing of 16-kHz samples (already 16-bit values), 10 ms at a time."""
+        ints = np.round(pcm * 32768).astype(np.int16)
+        n = len(ints)
+        ints = np.pad(ints, (0, -n % WEBRTC_BLOCK))
+        processor = _require_webrtc().AudioProcessor(target, level)
+        out = b"".join(processor.Process10ms(ints[i: i + WEBRTC_BLOCK].tobytes()).audio
+                       for i in range(0, len(ints), WEBRTC_BLOCK))
+        return np.frombuffer(out, np.int16)[:n].astype(np.float32) / 32768
+
+
+def _fit(y: np.ndarray, n: int) -> np.ndarray:
+    """``y`` cut or zero-padded to ``n`` samples (resampling can be off by one)."""
+    return y[:n] if len(y) >= n else np.pad(y, (0, n - len(y)))
+
+
+BUILT_IN = (Resample, Noise, Gain, Reverb, Codec, Trim, Pad, Quantize, WebRTC)
 
 
 @hookimpl

@@ -71,6 +71,7 @@ _LAZY = {
     "history_csv": "store", "history_json": "store", "LOCAL_USER": "store", "SCHEMA_VERSION": "store",
     # files and cache
     "atomic_write_bytes": "atomic", "FeatureCache": "cache", "CACHE_FORMAT": "cache:FORMAT",
+    "library_versions": "provenance",
 }
 
 

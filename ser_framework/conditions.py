@@ -37,7 +37,13 @@ CONDITIONS: dict[str, list[dict]] = {
     "trimmed": [_fixed("trim", min_top_db=35.0, max_top_db=35.0)],
     "padded_room_noise": [_fixed("pad", min_seconds=1.0, max_seconds=1.0, min_level_dbfs=-60.0,
                                  max_level_dbfs=-60.0), _QUANTIZE],
+    # the browser recorder's channel (Chromium's WebRTC gain and noise suppression): named only, never in
+    # `all`, because it needs the optional webrtc-noise-gain package
+    "browser": [_fixed("webrtc", min_gain_db=10.0, max_gain_db=10.0, min_target_dbfs=3, max_target_dbfs=3,
+                       noise_suppression=[3])],
 }
+#: the conditions `all` names: every one but those that need an optional package
+IN_ALL = tuple(name for name in CONDITIONS if name != "browser")
 #: metric keys of each condition kept in reports
 SUMMARY_KEYS = ("accuracy", "uar", "macro_f1", "n", "uar_ratio", "ece", "ece_raw", "ece_floor", "ece_floor_p95")
 
@@ -70,7 +76,7 @@ def resolve_names(spec) -> list[str]:
     problems = name_problems(spec)
     if problems:
         raise ConfigError([("conditions", p) for p in problems])
-    names = list(CONDITIONS) if spec == "all" else list(dict.fromkeys(spec))
+    names = list(IN_ALL) if spec == "all" else list(dict.fromkeys(spec))
     return ["clean", *[n for n in names if n != "clean"]]
 
 

@@ -1,11 +1,14 @@
 """Shared by the web-app tests: a model bundle to serve and clips made from the corpus.
 
-The shipped default model is used when it is installed (CI and a person's checkout
-after the lead commits it); otherwise a tiny bundle is trained once per test session.
+The bundle named by ``$SER_TEST_MODEL`` is used if set (to check a candidate model in the
+browser tests before it is shipped); else the shipped default model when it is installed (CI
+and a person's checkout after the lead commits it); otherwise a tiny bundle is trained once per
+test session.
 """
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import yaml
@@ -35,7 +38,9 @@ def default_model_installed() -> bool:
 
 
 def bundle_for_tests(tmp_path_factory) -> str | None:
-    """``None`` (serve the shipped default) if installed, else the path of a tiny trained bundle."""
+    """``$SER_TEST_MODEL`` if set; ``None`` (serve the shipped default) if installed; else a tiny trained bundle."""
+    if os.environ.get("SER_TEST_MODEL"):
+        return str(Path(os.environ["SER_TEST_MODEL"]).resolve())
     if default_model_installed():
         return None
     run_dir = tmp_path_factory.getbasetemp() / "app-tiny-run"

@@ -5,7 +5,9 @@ Leaves ``test-artifacts/app.png`` (the answer page) and ``test-artifacts/app-tim
 """
 from __future__ import annotations
 
+import base64
 import contextlib
+import io
 import json
 import os
 import re
@@ -103,8 +105,10 @@ def browser(playwright):
     b.close()
 
 
-def open_page(browser, url, **context_args):
+def open_page(browser, url, init_script: str | None = None, **context_args):
     context = browser.new_context(viewport={"width": 1000, "height": 900}, **context_args)
+    if init_script:
+        context.add_init_script(init_script)
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.external_requests = []  # the page must work offline: everything comes from the server
@@ -218,13 +222,34 @@ def test_upload_size_limit_comes_from_the_app_config(page, tmp_path):
     assert_no_traceback(page)
 
 
-def record_through_the_microphone(playwright, server, wav: Path, seconds: float, screenshot: str | None = None):
-    """Chromium's fake microphone plays ``wav`` (absolute path) into ``st.audio_input``; the page's answer."""
+#: keeps every file the page uploads (Streamlit's uploads are XHRs of a FormData) in ``window.serUploads``
+UPLOAD_SPY = """
+window.serUploads = [];
+const send = XMLHttpRequest.prototype.send;
+XMLHttpRequest.prototype.send = function (body) {
+  if (body instanceof FormData) for (const v of body.values()) if (v instanceof Blob) window.serUploads.push(v);
+  return send.call(this, body);
+};
+"""
+#: the kept uploads, base64-encoded
+READ_UPLOADS = """async () => Promise.all(window.serUploads.map(async b => {
+  const bytes = new Uint8Array(await b.arrayBuffer());
+  let s = ""; for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}))"""
+
+
+def record_through_the_microphone(playwright, server, wav: Path, seconds: float, screenshot: str | None = None,
+                                  uploads: list | None = None):
+    """Chromium's fake microphone plays ``wav`` (absolute path) into ``st.audio_input``; the page's answer.
+
+    The WAV files the browser uploads to the app are appended to ``uploads`` if given."""
     fake_mic = [f"--use-file-for-fake-audio-capture={wav}%noloop", "--use-fake-device-for-media-stream",
                 "--use-fake-ui-for-media-stream"]
     browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS + fake_mic)
     try:
-        context, page = open_page(browser, server, permissions=["microphone"])
+        context, page = open_page(browser, server, UPLOAD_SPY if uploads is not None else None,
+                                  permissions=["microphone"])
         page.locator("[data-testid=stAudioInputActionButton]").first.click()
         page.get_by_role("button", name="Stop recording").wait_for()
         time.sleep(seconds + 0.4)
@@ -232,6 +257,8 @@ def record_through_the_microphone(playwright, server, wav: Path, seconds: float,
         page.locator(".st-key-ser-answer tbody tr").nth(2).wait_for(state="visible")
         answer = read_answer(page)
         assert_no_traceback(page)
+        if uploads is not None:
+            uploads.extend(base64.b64decode(b) for b in page.evaluate(READ_UPLOADS))
         if screenshot:
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
@@ -242,9 +269,17 @@ def record_through_the_microphone(playwright, server, wav: Path, seconds: float,
 
 def test_recording_in_a_real_browser(playwright, server, clip_files):
     """Chromium's fake microphone plays the corpus clip into ``st.audio_input``."""
+    import soundfile as sf
+
     good, _ = clip_files
-    title, icon_name, rows = record_through_the_microphone(playwright, server, good, 3.4, "app-recording.png")
+    uploads = []
+    title, icon_name, rows = record_through_the_microphone(playwright, server, good, 3.4, "app-recording.png",
+                                                           uploads=uploads)
     assert title and icon_name and len(rows) == 3
+    # what the app received (bench/recorder_capture.py keeps these): one 48 kHz WAV about as long as the clip
+    assert len(uploads) == 1
+    info = sf.info(io.BytesIO(uploads[0]))
+    assert info.samplerate == 48000 and info.channels == 1 and 2.5 < info.duration < 6
     values = [float(pct.rstrip("%")) for _, pct in rows]
     assert all(PERCENT.match(pct) for _, pct in rows) and values == sorted(values, reverse=True)
     print(f"\nrecorded through the fake microphone: {title} ({', '.join(' '.join(r) for r in rows)})")

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from conftest import tiny_config_dict
 
 from ser_framework.augmentation import Chain, Variant
-from ser_framework.conditions import CONDITIONS, condition_variants, resolve_names
+from ser_framework.conditions import CONDITIONS, IN_ALL, condition_variants, resolve_names
 from ser_framework.config import load_config, validate
 from ser_framework.errors import ConfigError
 from ser_framework.experiment import run_training
@@ -21,7 +21,7 @@ from ser_plugins.augmenters import active_power
 
 HERE = Path(__file__).parent
 SR = 16000
-BUILT_IN_AUGMENTERS = ("resample", "noise", "gain", "reverb", "codec", "trim", "pad", "quantize")
+BUILT_IN_AUGMENTERS = ("resample", "noise", "gain", "reverb", "codec", "trim", "pad", "quantize", "webrtc")
 
 
 @pytest.fixture(autouse=True)
@@ -125,6 +125,54 @@ def test_gain_reverb_codec_trim_pad_do_what_they_say(registry):
     assert abs(10 * np.log10(np.mean(padded[: SR].astype(np.float64) ** 2)) + 60) < 0.5
 
 
+def _level_db(y, start: float, stop: float) -> float:
+    """Mean power (dB re full scale) of ``y`` between ``start`` and ``stop`` seconds."""
+    part = np.asarray(y[int(start * SR): int(stop * SR)], np.float64)
+    return float(10 * np.log10(np.mean(part ** 2) + 1e-20))
+
+
+def test_webrtc_raises_quiet_speech_clips_loud_speech_and_suppresses_noise(registry):
+    """What the browser recorder does (NOTES.md): louder speech, clipping, a quieter floor between words."""
+    y, mask = voiced(4.0)
+    noise = 0.003 * np.random.default_rng(5).standard_normal(y.size).astype(np.float32)
+    noisy = 0.1 * y + noise  # speech at about -27 dBFS over a -50 dBFS noise floor
+    rng = np.random.default_rng
+    plain = _build(registry, "webrtc", min_gain_db=0, max_gain_db=0, noise_suppression=[0], p=1.0)
+    cleaned = _build(registry, "webrtc", min_gain_db=0, max_gain_db=0, noise_suppression=[4], p=1.0)
+    a, b = plain.apply(noisy, SR, rng(0)), cleaned.apply(noisy, SR, rng(0))
+    assert a.dtype == np.float32 and abs(len(a) - len(noisy)) <= 2
+    speech, pause = (2.4, 3.3), (3.5, 3.9)  # the second voiced stretch (1 s in, AGC settled), then the pause
+    assert _level_db(a, *speech) > _level_db(noisy, *speech) + 3  # the automatic gain raises quiet speech
+    assert _level_db(b, *pause) < _level_db(a, *pause) - 10  # noise suppression empties the pauses
+    assert abs(_level_db(b, *speech) - _level_db(a, *speech)) < 3  # and keeps the speech
+    loud = _build(registry, "webrtc", min_gain_db=20, max_gain_db=20, noise_suppression=[2], p=1.0)
+    clipped = loud.apply(y, SR, rng(0))  # peaks at 0.3 + 20 dB: over full scale before processing
+    assert np.max(np.abs(clipped)) <= 1.0 and np.mean(np.abs(clipped[mask]) > 0.5) > 0.01
+    # the settings are drawn from the rng: same seed, same copy; another seed, another copy
+    drawn = _build(registry, "webrtc", p=1.0)
+    np.testing.assert_array_equal(drawn.apply(noisy, SR, rng(3)), drawn.apply(noisy, SR, rng(3)))
+    assert not np.array_equal(drawn.apply(noisy, SR, rng(3)), drawn.apply(noisy, SR, rng(4)))
+    # at 22.05 kHz: back at the clip's rate, and the band above 8 kHz kept (as WebRTC's upper bands)
+    t = np.arange(2 * 22050) / 22050
+    wide = (np.interp(t, np.arange(y.size) / SR, y) + 0.02 * np.sin(2 * np.pi * 9500 * t)).astype(np.float32)
+    at_22k = _build(registry, "webrtc", min_gain_db=0, max_gain_db=0, noise_suppression=[0],
+                    p=1.0).apply(wide, 22050, rng(0))
+    assert len(at_22k) == len(wide)
+    high = [np.abs(np.fft.rfft(x))[np.fft.rfftfreq(len(x), 1 / 22050) > 8500].sum() for x in (wide, at_22k)]
+    assert high[1] > 0.3 * high[0]
+    assert len(drawn.apply(y[:100], SR, rng(0))) == 100  # shorter than one 10-ms block
+
+
+def test_webrtc_without_the_package_names_the_extra(registry, monkeypatch):
+    import sys
+
+    from ser_framework.errors import PluginError
+
+    monkeypatch.setitem(sys.modules, "webrtc_noise_gain", None)  # import webrtc_noise_gain -> ImportError
+    with pytest.raises(PluginError, match=r"pip install 'ser-framework\[webrtc\]'"):
+        registry.build("augmenter", "webrtc")
+
+
 def test_chain_probability_and_seeds(registry):
     y, _ = voiced()
     never = Chain([_build(registry, "noise", p=0.0)])
@@ -158,7 +206,8 @@ def test_conditions_are_reproducible(registry):
 
 def test_condition_names():
     assert resolve_names(None) == []
-    assert resolve_names("all") == list(CONDITIONS)
+    assert resolve_names("all") == list(IN_ALL) == [n for n in CONDITIONS if n != "browser"]
+    assert resolve_names("browser") == ["clean", "browser"]  # named only: it needs the webrtc extra
     assert resolve_names(["pink_10db", "resample_8k"]) == ["clean", "pink_10db", "resample_8k"]
     assert resolve_names("ogg, mp3") == ["clean", "ogg", "mp3"]
     with pytest.raises(ConfigError, match="unknown condition 'pink_99db'"):

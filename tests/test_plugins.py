@@ -24,7 +24,7 @@ BUILT_IN = {
     "balancer": {"upsample", "none"},
     "selector": {"standard_scaler", "select_k_best", "pca", "autoencoder"},
     "classifier": {"keras_mlp", "logistic_regression", "crnn", "transformer"},
-    "augmenter": {"resample", "noise", "gain", "reverb", "codec", "trim", "pad", "quantize"},
+    "augmenter": {"resample", "noise", "gain", "reverb", "codec", "trim", "pad", "quantize", "webrtc"},
 }
 ROOT = HERE.parent
 #: every hook specification, read from the hookspecs module itself (not a hand-kept list)
@@ -125,6 +125,11 @@ def test_hook_register_augmenters():
     y = (0.2 * np.sin(2 * np.pi * 220 * np.arange(sr) / sr)).astype(np.float32)
     quieter = registry.build("augmenter", {"name": "gain", "params": {"min_gain_db": -20, "max_gain_db": -20}})
     np.testing.assert_allclose(quieter.apply(y, sr, np.random.default_rng(0)), 0.1 * y, rtol=1e-5, atol=1e-9)
+    browser = registry.build("augmenter", {"name": "webrtc", "params": {"min_gain_db": 12, "max_gain_db": 12,
+                                                                         "noise_suppression": [0]}})
+    assert registry.get("augmenter", "webrtc").source == "built-in" and browser.params.p == 0.5
+    louder = browser.apply(0.05 * y, sr, np.random.default_rng(0))  # (a steady tone: no noise suppression)
+    assert np.sqrt(np.mean(louder[sr // 2:] ** 2)) > 3 * np.sqrt(np.mean((0.05 * y) ** 2))  # +12 dB, then AGC
     spy = get_registry([HERE / "plugin_modules_spy"]).get("augmenter", "spy_mark")
     assert spy.source.startswith("local:") and spy.source.endswith("spy_augmentation.py")
 
@@ -258,8 +263,8 @@ QUICK = {("classifier", "keras_mlp"): {"units": [16], "dropout": [0.0], "batch_n
          ("classifier", "transformer"): {"d_model": 8, "heads": 2, "layers": 1, "ff_units": 8, "pool": 2,
                                          "epochs": 30, "learning_rate": 0.01, "time_masks": 0, "freq_masks": 0},
          ("selector", "autoencoder"): {"code_size": 3, "hidden": [8], "epochs": 5}}
-#: built-ins that need an optional package (an extra of the same name): without it, building names the extra
-OPTIONAL_PACKAGE = {"opensmile": "opensmile"}
+#: built-ins that need an optional package: name -> (module, extra); without it, building names the extra
+OPTIONAL_PACKAGE = {"opensmile": ("opensmile", "opensmile"), "webrtc": ("webrtc_noise_gain", "webrtc")}
 BUILT_IN_SPECS = [(s.kind, s.name) for s in get_registry(load_entrypoints=False).all() if s.source == "built-in"]
 
 
@@ -268,8 +273,8 @@ def test_every_built_in_component_is_built_and_exercised(kind, name, tmp_path):
     params = QUICK.get((kind, name), {})
     if kind == "dataset":
         params = {"root": str(tmp_path)}
-    if name in OPTIONAL_PACKAGE and importlib.util.find_spec(OPTIONAL_PACKAGE[name]) is None:
-        with pytest.raises(PluginError, match=rf"pip install 'ser-framework\[{OPTIONAL_PACKAGE[name]}\]'"):
+    if name in OPTIONAL_PACKAGE and importlib.util.find_spec(OPTIONAL_PACKAGE[name][0]) is None:
+        with pytest.raises(PluginError, match=rf"pip install 'ser-framework\[{OPTIONAL_PACKAGE[name][1]}\]'"):
             get_registry().build(kind, {"name": name, "params": params})
         return
     component = get_registry().build(kind, {"name": name, "params": params})
