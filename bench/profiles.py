@@ -9,6 +9,7 @@ the clean enrolment clips ("clean enrol") or from the enrolment clips degraded t
 
     .venv/bin/python bench/profiles.py                                  # train (~5 min), then print
     .venv/bin/python bench/profiles.py --model runs/speaker-normalised/model
+    .venv/bin/python bench/profiles.py --config configs/speaker-normalised-vq.yaml   # + voice_quality
 
 Target (issue 12): UAR >= 0.70 clean with --enrol 10, and >= 0.85 x that under every condition.
 JSON goes to bench/results/profiles.json.
@@ -27,10 +28,10 @@ CORPUS = ROOT.parent / "shared" / "data" / "ravdess"
 TEST_SPEAKERS = ["actor_17", "actor_18", "actor_19", "actor_20"]
 
 
-def train(out: Path) -> Path:
+def train(out: Path, config: Path) -> Path:
     from ser_framework import load_config, run_training
 
-    cfg, registry = load_config(ROOT / "configs" / "speaker-normalised.yaml")
+    cfg, registry = load_config(config)
     result = run_training(cfg, registry, out, progress=True)
     m = result.metrics
     print(f"choosing ({m['protocol_description']}; each test speaker's {cfg['speaker_normalisation']['enrol']} "
@@ -86,11 +87,13 @@ def print_table(r: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, help="a bundle trained with speaker_normalisation on actors 1-16")
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "speaker-normalised.yaml",
+                    help="the speaker-normalised config to train on actors 1-16 when no --model is given")
     ap.add_argument("--enrol", type=int, default=10)
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        model = args.model or train(Path(tmp) / "run")
+        model = args.model or train(Path(tmp) / "run", args.config)
         result = measure(model, args.enrol, args.seed)
     print_table(result)
     out = ROOT / "bench" / "results" / "profiles.json"
