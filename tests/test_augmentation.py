@@ -350,9 +350,17 @@ def test_evaluate_conditions_json(tiny_bundle_dir, synthetic_corpus_dir):
     assert list(out["conditions"]) == ["clean", "resample_16k", "ogg"]
     for name, m in out["conditions"].items():
         assert {"accuracy", "uar", "macro_f1", "n", "labels", "confusion", "per_class", "labels_scored",
-                "uar_ratio"} <= set(m), name
+                "uar_ratio", "ece", "ece_floor", "ece_floor_p95"} <= set(m), name
         assert m["n"] == out["n"] == 36
     assert out["conditions"]["clean"]["uar"] == out["uar"]
+    # the clean ECE is that of the bundle's own (calibrated) probabilities for these clips
+    from ser_framework import expected_calibration_error, load_bundle
+
+    bundle = load_bundle(tiny_bundle_dir)
+    clips = sorted(synthetic_corpus_dir.rglob("*.wav"))
+    proba = np.vstack([bundle.predict_features(bundle.pipeline.from_source(c)[None]) for c in clips])
+    y = [bundle.labels.index(c.parent.name) for c in clips]
+    assert out["conditions"]["clean"]["ece"] == pytest.approx(expected_calibration_error(y, proba), abs=1e-6)
     assert out["worst_condition"]["name"] in ("resample_16k", "ogg")
     text = CliRunner().invoke(cli, ["evaluate", str(synthetic_corpus_dir), "--model", str(tiny_bundle_dir),
                                     "--dataset", "folder", "--conditions", "mp3", "-q"])

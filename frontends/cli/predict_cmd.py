@@ -212,7 +212,8 @@ def evaluate(data_dir, model, dataset, as_json, jobs, conditions, seed, enrol, s
     if as_json:
         out = {k: metrics[k] for k in keys if k in metrics}
         if "conditions" in metrics:
-            out["conditions"] = {name: {k: m[k] for k in (*keys, "uar_ratio") if k in m}
+            per_condition = (*keys, "uar_ratio", "ece", "ece_floor", "ece_floor_p95")
+            out["conditions"] = {name: {k: m[k] for k in per_condition if k in m}
                                  for name, m in metrics["conditions"].items()}
             out["worst_condition"] = metrics["worst_condition"]
         if "enrol" in metrics:
