@@ -93,20 +93,28 @@ def _predict_all(bundle, files, profile=None):
     runs no other thread and has not loaded TensorFlow) the workers are
     processes forked after the model is loaded: they start in milliseconds and
     share the loaded libraries and model, and the clips run truly in parallel.
-    Elsewhere (or for a single worker) threads or the calling thread do it.
+    Elsewhere threads do it, and the calling thread for a single worker.
     """
+    global _FORKED
     import os
+    from concurrent import futures
 
     workers = min(len(files), os.cpu_count() or 1, 4)
     if workers <= 1:
         yield from (_one(bundle, profile, path) for path in files)
-    elif _can_fork():
-        yield from _forked(bundle, profile, files, workers)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
+        return
+    if _can_fork():
+        import multiprocessing
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            yield from pool.map(lambda path: _one(bundle, profile, path), files)
+        _FORKED = (bundle, profile)  # the children inherit it: nothing is pickled but paths and answers
+        pool, one = futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")), _forked_one
+    else:
+        pool, one = futures.ThreadPoolExecutor(workers), lambda path: _one(bundle, profile, path)
+    try:
+        with pool:
+            yield from pool.map(one, files)
+    finally:
+        _FORKED = ()
 
 
 def _one(bundle, profile, path):
@@ -131,18 +139,6 @@ _FORKED: tuple = ()
 
 def _forked_one(path):
     return _one(*_FORKED, path)
-
-
-def _forked(bundle, profile, files, workers):
-    global _FORKED
-    import multiprocessing
-
-    _FORKED = (bundle, profile)
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            yield from pool.imap(_forked_one, files)
-    finally:
-        _FORKED = ()
 
 
 def answer_line(prediction, top: int) -> str:
