@@ -37,9 +37,11 @@ def fuse(bundles, output, weights, mean, runs, force):
     path = fuse_bundles(bundles, output, weights=values, mean=mean, overwrite=force, calibrate_on=runs or None)
     click.echo(f"fused {len(bundles)} bundles ({mean} mean) → {path}")
     if runs:
-        from ser_framework import load_bundle
+        import json
 
-        cal = load_bundle(path).manifest["calibration"]
+        from ser_framework import MANIFEST
+
+        cal = json.loads((path / MANIFEST).read_text())["calibration"]  # just written and checked
         click.echo(f"fused temperature {cal['temperature']:.3f}: ECE {cal['ece_raw']:.3f} → {cal['ece']:.3f} "
                    f"(cross-fitted, n={cal['n']})")
 
