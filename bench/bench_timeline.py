@@ -6,7 +6,9 @@ then reports on ONE core (the process is pinned, BLAS/OpenMP threads set to 1):
 
 * real-time factor: seconds of audio per second of processing, 10-min recording
   (the model is loaded beforehand; load time reported separately), by the wall
-  clock and by the process's CPU time (the same on an idle machine);
+  clock and by the process's CPU time (the same on an idle machine); then the
+  same recording again on every core, as ``ser predict --segments`` runs it
+  (worker processes forked after the model is loaded, one per core, at most 4);
 * peak memory (max RSS) of a fresh process running the timeline of a 1-hour and
   of a 10-min recording: equal figures show memory does not grow with length;
 * agreement: on the stitched recording, the share of clips whose span is mostly
@@ -37,6 +39,9 @@ from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RAVDESS = ROOT.parent / "shared/data/ravdess"
+
+
+ALL_CORES = os.sched_getaffinity(0)
 
 
 def pin_one_core() -> int:
@@ -85,7 +90,7 @@ def memory_child(model: str | None, path: str) -> None:
     rss_start = status_mb("VmRSS")
     reset = reset_peak_rss()
     t = time.perf_counter()
-    tl = timeline(bundle, path)
+    tl = timeline(bundle, path, workers=1)  # this process's memory is the figure
     elapsed = time.perf_counter() - t
     print(json.dumps({"duration_s": tl.duration, "seconds": elapsed, "rtf": tl.duration / elapsed,
                       "segments": len(tl.segments), "max_rss_before_mb": before, "max_rss_after_mb": max_rss_mb(),
@@ -131,7 +136,7 @@ def main(argv=None) -> None:
         print(f"wrote {short.name}: {len(spans)} clips, {spans[-1]['end'] / 60:.1f} min "
               f"in {time.perf_counter() - t:.1f} s", file=sys.stderr)
         t, cpu_t = time.perf_counter(), time.process_time()
-        tl = timeline(bundle, short)
+        tl = timeline(bundle, short, workers=1)
         elapsed, cpu_s = time.perf_counter() - t, time.process_time() - cpu_t
         result["speed"] = {"duration_s": round(tl.duration, 1), "seconds": round(elapsed, 2),
                            "rtf": round(tl.duration / elapsed, 1), "cpu_seconds": round(cpu_s, 2),
@@ -140,6 +145,16 @@ def main(argv=None) -> None:
         print(f"timeline of {tl.duration / 60:.1f} min: {elapsed:.1f} s, {tl.duration / elapsed:.1f}x real time "
               f"(one core), {len(tl.segments)} segments; CPU time {cpu_s:.1f} s = {tl.duration / cpu_s:.1f}x real "
               f"time (the wall-clock figure drops when other processes share the core)", file=sys.stderr)
+        os.sched_setaffinity(0, ALL_CORES)
+        t = time.perf_counter()
+        tl_all = timeline(bundle, short)  # workers: one per core (at most 4)
+        elapsed_all = time.perf_counter() - t
+        os.sched_setaffinity(0, {cpu})
+        same = [(s.start, s.end, s.label) for s in tl_all.segments] == [(s.start, s.end, s.label) for s in tl.segments]
+        result["speed_all_cores"] = {"cores": len(ALL_CORES), "seconds": round(elapsed_all, 2),
+                                     "rtf": round(tl.duration / elapsed_all, 1), "same_segments": same}
+        print(f"on {len(ALL_CORES)} cores (forked workers): {elapsed_all:.1f} s, {tl.duration / elapsed_all:.1f}x real "
+              f"time; segments {'identical' if same else 'DIFFERENT'} to the one-core run", file=sys.stderr)
         n = min(args.clips, len(spans))
         own = [bundle.predict(s["path"]).label for s in spans[:n]]
         score = agreement(tl.segments, spans[:n], own)

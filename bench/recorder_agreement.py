@@ -50,7 +50,7 @@ CORPUS = ROOT.parent / "shared/data/ravdess"
 FOLDS = [list(range(k, k + 4)) for k in (1, 5, 9, 13)]
 #: row name -> the config whose features and augmentation chain the row trains with
 ROWS = {"(a) default features (shipped setup)": CHOOSE,
-        "(b) voice-quality": ROOT / "configs/voice-quality.yaml",
+        "(b) voice-quality": ROOT / "configs/default.yaml",
         "(c) voice-quality + webrtc": ROOT / "configs/voice-quality-browser.yaml"}
 
 
@@ -109,8 +109,13 @@ def answer(bundle, path: Path) -> str:
 
 
 def feature_shift(bundle, clip: dict) -> dict[str, float]:
-    """Per extractor: mean |recording - upload| of its values in the bundle's scaler units."""
-    pipeline, scaler = bundle.pipeline, bundle.model.selectors[0]
+    """Per extractor: mean |recording - upload| of its values in the bundle's scaler units.
+
+    Empty for a bundle without a scaler first (a fused bundle, a sequence model)."""
+    pipeline, selectors = bundle.pipeline, bundle.model.selectors
+    if not selectors or not hasattr(selectors[0], "scale_"):
+        return {}
+    scaler = selectors[0]
     parts = [pipeline.parts(pipeline.load(clip[k])) for k in ("original", "recording")]
     out, start = {}, 0
     for extractor, upload, recorded in zip(pipeline.extractors, *parts):
@@ -131,7 +136,7 @@ def agreement(name: str, bundles_by_actor, clips: list[dict]) -> dict:
         rec_ok += rec == clip["label"]
         shifts.append(feature_shift(bundle, clip))
         details.append({"clip": clip["recording"].name, "label": clip["label"], "upload": up, "recording": rec})
-    shift = {k: float(np.mean([s[k] for s in shifts])) for k in shifts[0]}
+    shift = {k: float(np.mean([s[k] for s in shifts])) for k in shifts[0] if all(k in s for s in shifts)}
     print(f"  {name}: same answer for {same} of {len(clips)}", flush=True)
     return {"same": same, "n": len(clips), "upload_correct": up_ok, "recording_correct": rec_ok,
             "shift": shift, "clips": details}

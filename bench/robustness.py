@@ -5,6 +5,8 @@ test, every standard condition applied to the test clips) and prints one table:
 
     .venv/bin/python bench/robustness.py                      # train, then print
     .venv/bin/python bench/robustness.py --run runs/default   # print an existing run's figures
+    .venv/bin/python bench/robustness.py --evaluation E.json  # a bundle's `ser evaluate --json` output
+                                                              # (a fused bundle has no training run)
 
 Targets (issue 10): clean UAR >= 0.55; every condition >= 0.85 x clean; ECE <= 0.05 clean and
 <= 0.08 under every condition. JSON goes to bench/results/robustness.json.
@@ -38,7 +40,7 @@ def table(metrics: dict) -> tuple[str, dict]:
     if not conditions:
         sys.exit("the run has no conditions report (set evaluation.conditions: all)")
     clean = conditions["clean"]
-    lines = [f"protocol: {metrics['protocol_description']}",
+    lines = [f"protocol: {metrics.get('protocol_description', 'not recorded')}",
              f"calibration: {metrics.get('calibration', {}).get('fitted_on', 'none')}",
              "",
              "| condition | accuracy | UAR | UAR / clean | ECE (raw → calibrated) | ECE of a perfectly calibrated model (mean, 95th pct.) |",
@@ -71,14 +73,26 @@ def table(metrics: dict) -> tuple[str, dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "default.yaml")
-    parser.add_argument("--run", type=Path, help="read RUN/metrics.json instead of training")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--run", type=Path, help="read RUN/metrics.json instead of training")
+    source.add_argument("--evaluation", type=Path, metavar="JSON",
+                        help="read the output of `ser evaluate DATA --conditions all --json` instead of training")
+    parser.add_argument("--protocol", default=None,
+                        help="with --evaluation: how the bundle was trained and scored (printed and saved)")
     args = parser.parse_args(argv)
-    metrics = json.loads((args.run / "metrics.json").read_text()) if args.run else train(args.config)
+    if args.evaluation:
+        metrics = json.loads(args.evaluation.read_text())
+        metrics["protocol_description"] = args.protocol or f"ser evaluate output {args.evaluation}"
+    elif args.run:
+        metrics = json.loads((args.run / "metrics.json").read_text())
+    else:
+        metrics = train(args.config)
     text, checks = table(metrics)
     print(text)
     out = ROOT / "bench" / "results" / "robustness.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"source": str(args.run or args.config), "protocol": metrics["protocol_description"],
+    out.write_text(json.dumps({"source": str(args.evaluation or args.run or args.config),
+                               "protocol": metrics["protocol_description"],
                                "conditions": metrics["conditions"], "calibration": metrics.get("calibration"),
                                "targets": checks}, indent=1))
     return 0

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import model_validator
 
-from ser_framework import FeatureExtractor, Field, Params, hookimpl, pitch_track
+from ser_framework import FeatureExtractor, Field, Params, hookimpl, pick_pitch, pitch_autocorrelation
 
 #: analysis frames, in seconds (25-ms window, 10-ms hop; 40-ms window for the pitch tracker)
 WINDOW_S, HOP_S, PITCH_WINDOW_S = 0.025, 0.010, 0.040
@@ -268,7 +268,13 @@ def speech_frames(ctx, p: SpeechFrameParams, octave_cost: float = 0.0) -> Speech
     return ctx.memo(key, lambda: _speech_frames(ctx, p, octave_cost))
 
 
-def _speech_frames(ctx, p: SpeechFrameParams, octave_cost: float) -> SpeechFrames:
+def _normalised(ctx, p: SpeechFrameParams):
+    """The part of :func:`speech_frames` that does not depend on the octave cost, cached on ``ctx``."""
+    key = ("voice_band", "normalised", *(getattr(p, name) for name in SpeechFrameParams.model_fields))
+    return ctx.memo(key, lambda: _compute_normalised(ctx, p))
+
+
+def _compute_normalised(ctx, p: SpeechFrameParams):
     sr = p.sample_rate
     n_fft, win, hop, n_fft_p, win_p = frame_sizes(sr)
     P = ctx.framed_power(sr, n_fft=n_fft, win=win, hop=hop, min_length=win_p)
@@ -276,18 +282,24 @@ def _speech_frames(ctx, p: SpeechFrameParams, octave_cost: float) -> SpeechFrame
     T = min(P.shape[1], P2.shape[1])
     P, P2 = P[:, :T], P2[:, :T]
     freqs = np.arange(P.shape[0]) * sr / n_fft
-
-    eband = (freqs >= p.energy_fmin) & (freqs <= p.fmax)
     level = level_of(P, freqs, p)
     Pn, P2n = floored(P, level, p), floored(P2, level, p)
     e_db, sel = speech_mask(Pn, freqs, p)
-
-    f0, harm = pitch_track(P2n, sr=sr, n_fft=n_fft_p, win=win_p, fmin=p.pitch_fmin, fmax=p.fmax,
-                           f0_min=p.f0_min, f0_max=p.f0_max, octave_cost=octave_cost)
-    for a in (Pn, P2n, e_db, sel, f0, harm):
+    r = pitch_autocorrelation(P2n, sr=sr, n_fft=n_fft_p, win=win_p, fmin=p.pitch_fmin, fmax=p.fmax)
+    for a in (Pn, P2n, e_db, sel, r):
         a.setflags(write=False)
-    return SpeechFrames(sr=sr, hop=hop, n_fft=n_fft, n_fft_p=n_fft_p, Pn=Pn, P2n=P2n, freqs=freqs, eband=eband,
-                        e_db=e_db, sel=sel, f0=f0, harm=harm, voiced=sel & (harm > p.voicing_threshold))
+    return hop, n_fft, n_fft_p, freqs, Pn, P2n, e_db, sel, r
+
+
+def _speech_frames(ctx, p: SpeechFrameParams, octave_cost: float) -> SpeechFrames:
+    hop, n_fft, n_fft_p, freqs, Pn, P2n, e_db, sel, r = _normalised(ctx, p)
+    eband = (freqs >= p.energy_fmin) & (freqs <= p.fmax)
+    f0, harm = pick_pitch(r, sr=p.sample_rate, f0_min=p.f0_min, f0_max=p.f0_max, octave_cost=octave_cost)
+    for a in (f0, harm):
+        a.setflags(write=False)
+    return SpeechFrames(sr=p.sample_rate, hop=hop, n_fft=n_fft, n_fft_p=n_fft_p, Pn=Pn, P2n=P2n, freqs=freqs,
+                        eband=eband, e_db=e_db, sel=sel, f0=f0, harm=harm,
+                        voiced=sel & (harm > p.voicing_threshold))
 
 
 class VoiceBand(FeatureExtractor):

@@ -59,6 +59,9 @@ _LAZY = {
     "expected_calibration_error": "calibration", "ece_floor": "calibration", "fit_temperature": "calibration",
     "apply_temperature": "calibration", "save_reliability_png": "calibration",
     "check_voice": "voice", "voice_stats": "voice", "pitch_track": "voice",
+    "pitch_autocorrelation": "voice", "pick_pitch": "voice",
+    # worker processes forked after a model is loaded (ser predict, timelines)
+    "fork_pool": "parallel", "fork_state": "parallel", "can_fork": "parallel",
     # long recordings
     "emotion_timeline": "timeline:timeline", "timeline_table": "timeline:table", "write_timeline_csv": "timeline:write_csv",
     "clock": "timeline.export",

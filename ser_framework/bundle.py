@@ -332,7 +332,7 @@ def load_bundle(path=None, registry=None, plugins_dirs=()) -> Bundle:
     path = Path(path) if path is not None else DEFAULT_BUNDLE
     if not path.exists():
         if path == DEFAULT_BUNDLE:
-            raise BundleError("no default model is installed; train one with: ser train configs/default.yaml")
+            raise BundleError("no default model is installed; train one with: make model (README, \"Default model\")")
         raise BundleError(f"model bundle not found: {path}")
     if not path.is_dir():
         raise BundleError(f"{path} is not a model bundle folder")

@@ -104,3 +104,47 @@ def map_files(func, shared, items, extraction, progress: bool = True, desc: str 
         return results
     finally:
         bar.close()
+
+
+# --- processes forked after a model is loaded ---------------------------------------------------
+
+#: what a forked worker works with (set just before the fork, inherited by the children)
+_FORK_STATE: object = None
+
+
+def can_fork() -> bool:
+    """Whether forking this process is safe: Linux, no other thread running, TensorFlow not loaded."""
+    import sys
+    import threading
+
+    return sys.platform == "linux" and threading.active_count() == 1 and "tensorflow" not in sys.modules
+
+
+def fork_pool(state, workers: int):
+    """``workers`` processes forked from this one now, sharing ``state`` (see :func:`fork_state`), or ``None``.
+
+    A clip's analysis is many small numpy steps that hold the GIL, so threads
+    barely overlap; forked processes start in milliseconds, share the loaded
+    libraries and model without pickling them, and run truly in parallel.
+    ``None`` (do the work in this process) when ``workers`` < 2 or forking is
+    not safe (:func:`can_fork`). Shut the pool down when done
+    (``with pool:`` or ``pool.shutdown()``).
+    """
+    if workers < 2 or not can_fork():
+        return None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _FORK_STATE
+    _FORK_STATE = state
+    try:
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        pool.submit(int).result()  # fork every worker now, while the state is set and no thread runs
+    finally:
+        _FORK_STATE = None  # the children keep their copy; this process does not hold on to it
+    return pool
+
+
+def fork_state():
+    """In a worker of :func:`fork_pool`: the ``state`` it was forked with."""
+    return _FORK_STATE

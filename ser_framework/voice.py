@@ -124,6 +124,46 @@ def _window_autocorrelation(win: int, n_fft: int) -> np.ndarray:
     return ac
 
 
+def pitch_autocorrelation(P2: np.ndarray, *, sr: int, n_fft: int, win: int, fmin: float,
+                          fmax: float) -> np.ndarray:
+    """The normalised autocorrelation :func:`pitch_track` reads its F0 from (lags x frames).
+
+    The inverse FFT of the ``fmin``-``fmax`` Hz part of each power spectrum, divided by its value
+    at lag 0 and by the window's own autocorrelation (Boersma's correction). It does not depend
+    on the F0 range or the octave cost, so callers that pick F0 more than once from the same
+    spectra (two feature extractors on one clip) compute it once and call :func:`pick_pitch`.
+    """
+    import scipy.fft
+
+    freqs = np.arange(P2.shape[0]) * sr / n_fft
+    band = (freqs >= fmin) & (freqs <= fmax)
+    # frames x bins, so each inverse FFT reads contiguous memory (2.5x faster, the same numbers)
+    r = scipy.fft.irfft(P2.T * band, n=n_fft, axis=1)[:, : n_fft // 2].T
+    return r / (r[0:1] + 1e-30) / _window_autocorrelation(win, n_fft)[:, None]
+
+
+def pick_pitch(r: np.ndarray, *, sr: int, f0_min: float, f0_max: float,
+               octave_cost: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """F0 (Hz) and harmonicity (0-1) per frame from :func:`pitch_autocorrelation`'s output ``r``.
+
+    See :func:`pitch_track` for the parameters.
+    """
+    lo, hi = int(sr / f0_max), int(sr / f0_min)
+    seg = r[lo:hi + 1]
+    cols = np.arange(seg.shape[1])
+    if octave_cost:
+        k = np.argmax(seg - octave_cost * np.log2(np.arange(lo, hi + 1) / lo)[:, None], axis=0)
+    else:
+        k = np.argmax(seg, axis=0)
+    a, b = seg[np.clip(k - 1, 0, len(seg) - 1), cols], seg[k, cols]
+    c = seg[np.clip(k + 1, 0, len(seg) - 1), cols]
+    den = a - 2 * b + c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(np.abs(den) > 1e-9, 0.5 * (a - c) / den, 0.0)
+    lag = lo + k + np.clip(d, -0.5, 0.5)
+    return sr / lag, np.clip(b, 0.0, 1.0)
+
+
 def pitch_track(P2: np.ndarray, *, sr: int, n_fft: int, win: int, fmin: float, fmax: float,
                 f0_min: float, f0_max: float, octave_cost: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """F0 (Hz) and harmonicity (0-1) per frame from a power spectrogram.
@@ -151,24 +191,8 @@ def pitch_track(P2: np.ndarray, *, sr: int, n_fft: int, win: int, fmin: float, f
     octave_cost : float
         Score penalty per octave of lag (0: plain argmax).
     """
-    freqs = np.arange(P2.shape[0]) * sr / n_fft
-    band = (freqs >= fmin) & (freqs <= fmax)
-    r = np.fft.irfft(P2 * band[:, None], n=n_fft, axis=0)[: n_fft // 2]
-    r = r / (r[0:1] + 1e-30) / _window_autocorrelation(win, n_fft)[:, None]
-    lo, hi = int(sr / f0_max), int(sr / f0_min)
-    seg = r[lo:hi + 1]
-    cols = np.arange(seg.shape[1])
-    if octave_cost:
-        k = np.argmax(seg - octave_cost * np.log2(np.arange(lo, hi + 1) / lo)[:, None], axis=0)
-    else:
-        k = np.argmax(seg, axis=0)
-    a, b = seg[np.clip(k - 1, 0, len(seg) - 1), cols], seg[k, cols]
-    c = seg[np.clip(k + 1, 0, len(seg) - 1), cols]
-    den = a - 2 * b + c
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d = np.where(np.abs(den) > 1e-9, 0.5 * (a - c) / den, 0.0)
-    lag = lo + k + np.clip(d, -0.5, 0.5)
-    return sr / lag, np.clip(b, 0.0, 1.0)
+    r = pitch_autocorrelation(P2, sr=sr, n_fft=n_fft, win=win, fmin=fmin, fmax=fmax)
+    return pick_pitch(r, sr=sr, f0_min=f0_min, f0_max=f0_max, octave_cost=octave_cost)
 
 
 def voice_stats(y: np.ndarray, sample_rate: int, *, context=None) -> VoiceStats:
@@ -241,5 +265,5 @@ def check_voice(y: np.ndarray, sample_rate: int, name: str = "the recording", *,
     return stats
 
 
-__all__ = ["VoiceStats", "voice_stats", "check_voice", "pitch_track", "MIN_LEVEL_DBFS", "HARMONICITY",
+__all__ = ["VoiceStats", "voice_stats", "check_voice", "pitch_track", "pitch_autocorrelation", "pick_pitch", "MIN_LEVEL_DBFS", "HARMONICITY",
            "MIN_VOICED_FRACTION", "MIN_F0_RANGE", "MAX_F0_STILL", "MIN_LEVEL_STD_DB"]

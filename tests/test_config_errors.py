@@ -1,6 +1,8 @@
 """Configs written by people: every problem is reported with its path, all at once, exit 1, no traceback."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -152,3 +154,16 @@ def test_cli_missing_config(tmp_path):
     result = _cli("train", str(tmp_path / "missing.yaml"))
     assert result.exit_code == 1
     assert "config file not found" in result.stderr
+
+
+SHIPPED_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED_CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_validates(path):
+    """The configs the README tells people to run (the default model's members among them) are valid here."""
+    config, registry = load_config(path)
+    assert config["name"] == path.stem
+    for feature in config["features"]:
+        assert registry.has("feature", feature["name"])
+

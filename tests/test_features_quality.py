@@ -201,6 +201,21 @@ def test_pitch_tracker_octave_cost_is_a_param(extractor):
     assert _vq(plain, y, 16000)[F0_P50] < 12 * np.log2(220 / 27.5) - 5
 
 
+def test_voice_band_and_voice_quality_on_one_clip_equal_each_alone(extractor):
+    """The two extractors share one clip's level-normalised spectra and autocorrelation but pick F0
+    with different octave costs (0 and 0.1): sharing must not leak one's pitch track into the other."""
+    band = get_registry(load_entrypoints=False).build("feature", "voice_band")
+    y = np.asarray(vowel(f0=220.0, seconds=1.5)[0], np.float32)  # where the two octave costs disagree
+    shared = AudioContext(y, 16000)
+    together = band.extract(shared), extractor.extract(shared)
+    alone = band.extract(AudioContext(y, 16000)), extractor.extract(AudioContext(y, 16000))
+    np.testing.assert_array_equal(together[0], alone[0])
+    np.testing.assert_array_equal(together[1], alone[1])
+    plain = get_registry(load_entrypoints=False).build(
+        "feature", {"name": "voice_quality", "params": {"octave_cost": 0.0}})
+    assert not np.array_equal(plain.extract(AudioContext(y, 16000)), alone[1])
+
+
 # ------------------------------------------------------------------------------------------ opensmile
 def test_opensmile_without_the_package_names_the_extra(monkeypatch):
     import ser_plugins.features_opensmile as plugin

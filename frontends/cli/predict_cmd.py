@@ -95,26 +95,23 @@ def _predict_all(bundle, files, profile=None):
     share the loaded libraries and model, and the clips run truly in parallel.
     Elsewhere threads do it, and the calling thread for a single worker.
     """
-    global _FORKED
     import os
     from concurrent import futures
+
+    from ser_framework import fork_pool
 
     workers = min(len(files), os.cpu_count() or 1, 4)
     if workers <= 1:
         yield from (_one(bundle, profile, path) for path in files)
         return
-    if _can_fork():
-        import multiprocessing
-
-        _FORKED = (bundle, profile)  # the children inherit it: nothing is pickled but paths and answers
-        pool, one = futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")), _forked_one
+    # the children inherit (bundle, profile): nothing is pickled but paths and answers
+    pool = fork_pool((bundle, profile), workers)
+    if pool is not None:
+        one = _forked_one
     else:
         pool, one = futures.ThreadPoolExecutor(workers), lambda path: _one(bundle, profile, path)
-    try:
-        with pool:
-            yield from pool.map(one, files)
-    finally:
-        _FORKED = ()
+    with pool:
+        yield from pool.map(one, files)
 
 
 def _one(bundle, profile, path):
@@ -126,19 +123,10 @@ def _one(bundle, profile, path):
         return path, exc
 
 
-def _can_fork() -> bool:
-    import sys
-    import threading
-
-    return sys.platform == "linux" and threading.active_count() == 1 and "tensorflow" not in sys.modules
-
-
-#: what forked workers predict with (set before the fork, inherited by the children)
-_FORKED: tuple = ()
-
-
 def _forked_one(path):
-    return _one(*_FORKED, path)
+    from ser_framework import fork_state
+
+    return _one(*fork_state(), path)
 
 
 def answer_line(prediction, top: int) -> str:

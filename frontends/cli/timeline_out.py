@@ -19,6 +19,7 @@ def _progress_bar(path: str, quiet: bool):
         if "bar" not in state:
             from tqdm.auto import tqdm
 
+            tqdm.monitor_interval = 0  # no monitor thread: the next file's timeline may still fork its workers
             state["bar"] = tqdm(total=round(total, 1), unit="s", desc=click.format_filename(path, shorten=True),
                                 leave=False, dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
         bar = state["bar"]

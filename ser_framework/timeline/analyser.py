@@ -121,11 +121,14 @@ class StreamAnalyser:
         Windows classified per call to the model.
     check_speech : bool
         Refuse windows without voiced speech.
+    pool : concurrent.futures.Executor, optional
+        Worker processes from :func:`ser_framework.parallel.fork_pool` forked with ``bundle`` as
+        their state: the windows of each batch are split between them (same answers, in order).
     """
 
     def __init__(self, bundle, sample_rate: int, *, window: float = WINDOW, hop: float = HOP,
                  vad: VadParams | None = None, smooth: int = 1, batch_size: int = BATCH_SIZE,
-                 check_speech: bool = True):
+                 check_speech: bool = True, pool=None):
         check_settings(window=window, hop=hop, smooth=smooth, batch_size=batch_size)
         if int(sample_rate) < 1000:
             raise TimelineError(f"sample rate must be at least 1000 Hz, got {sample_rate}")
@@ -135,6 +138,8 @@ class StreamAnalyser:
         self.model_rate = int(bundle.pipeline.sample_rate)
         self.window, self.hop, self.smooth, self.batch_size = window, hop, smooth, batch_size
         self.check_speech = check_speech
+        self._pool = pool
+        self._workers = getattr(pool, "_max_workers", 1) if pool is not None else 1
         vad = vad or VadParams()
         self._frame_len = max(1, int(round(vad.frame * self.sample_rate)))
         self._vad = StreamingVad(VadParams(**{**vad.__dict__, "frame": self._frame_len / self.sample_rate}))
@@ -311,22 +316,15 @@ class StreamAnalyser:
                 self._answer(job.window, "ok" if proba is not None else "no_speech", proba)
 
     def _classify(self, waveforms: list[np.ndarray]) -> list[np.ndarray | None]:
-        """Probabilities per waveform (``None``: no voiced speech)."""
-        from ..spectral import AudioContext, single_threaded
-        from ..voice import voice_stats
-
-        with single_threaded():
-            rows, where = [], []
-            for k, y in enumerate(waveforms):
-                ctx = AudioContext(y, self.model_rate)  # the check's spectra are the voice features' too
-                if self.check_speech and not voice_stats(y, self.model_rate, context=ctx).is_speech:
-                    continue
-                rows.append(self.bundle.pipeline.from_waveform(y, context=ctx))
-                where.append(k)
-            out: list[np.ndarray | None] = [None] * len(waveforms)
-            if rows:
-                for k, p in zip(where, np.asarray(self.bundle.predict_features(np.vstack(rows)))):
-                    out[k] = np.asarray(p, dtype=np.float64)
+        """Probabilities per waveform (``None``: no voiced speech), split between the pool's workers if any."""
+        if self._pool is None or len(waveforms) < 2:
+            return classify_waveforms(self.bundle, waveforms, self.check_speech)
+        n = min(self._workers, len(waveforms))
+        parts = [waveforms[k::n] for k in range(n)]  # interleaved: neighbouring windows cost alike
+        answers = list(self._pool.map(_classify_forked, parts, [self.check_speech] * n))
+        out: list[np.ndarray | None] = [None] * len(waveforms)
+        for k, part in enumerate(answers):
+            out[k::n] = part
         return out
 
     # --- answers, smoothing, segments -------------------------------------------------------------
@@ -396,3 +394,30 @@ def merge_run(run: list[tuple], labels: list[str]) -> list[Segment]:
         segments.append(Segment(ws[0].own_start, ws[-1].own_end, label, probs))
         k = m
     return segments
+
+
+def classify_waveforms(bundle, waveforms: list[np.ndarray], check_speech: bool = True) -> list[np.ndarray | None]:
+    """Probabilities per waveform at the bundle's rate (``None``: no voiced speech, when ``check_speech``)."""
+    from ..spectral import AudioContext, single_threaded
+    from ..voice import voice_stats
+
+    rate = int(bundle.pipeline.sample_rate)
+    with single_threaded():
+        rows, where = [], []
+        for k, y in enumerate(waveforms):
+            ctx = AudioContext(y, rate)  # the check's spectra are the voice features' too
+            if check_speech and not voice_stats(y, rate, context=ctx).is_speech:
+                continue
+            rows.append(bundle.pipeline.from_waveform(y, context=ctx))
+            where.append(k)
+        out: list[np.ndarray | None] = [None] * len(waveforms)
+        if rows:
+            for k, p in zip(where, np.asarray(bundle.predict_features(np.vstack(rows)))):
+                out[k] = np.asarray(p, dtype=np.float64)
+    return out
+
+
+def _classify_forked(waveforms: list[np.ndarray], check_speech: bool) -> list[np.ndarray | None]:
+    from ..parallel import fork_state
+
+    return classify_waveforms(fork_state(), waveforms, check_speech)

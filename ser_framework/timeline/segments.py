@@ -18,8 +18,11 @@ import numpy as np
 
 from ..audio import _name
 from ..errors import SerError
-from .stream import iter_blocks
+from .stream import BLOCK_SECONDS, iter_blocks
 from .vad import VadParams
+
+#: decoded block length (s) when forked workers classify: more windows per batch to split
+POOL_BLOCK_SECONDS = 60.0
 
 #: analysis window and hop (seconds). RAVDESS clips, which the models learn from, last about 3.7 s
 #: with speech in the middle: a short region is analysed in a 3.5-s window centred on it
@@ -99,7 +102,7 @@ def check_settings(*, window: float, hop: float, smooth: int, batch_size: int) -
 
 def timeline(bundle, source, *, window: float = WINDOW, hop: float = HOP, vad: VadParams | None = None,
              smooth: int = 1, batch_size: int = 64, progress: Progress | None = None,
-             name: str | None = None, check_speech: bool = True) -> Timeline:
+             name: str | None = None, check_speech: bool = True, workers: int | None = None) -> Timeline:
     """Emotion timeline of a recording of any length.
 
     The recording is decoded in blocks and fed to the streaming analyser
@@ -125,6 +128,11 @@ def timeline(bundle, source, *, window: float = WINDOW, hop: float = HOP, vad: V
         ``progress(done_seconds, total_seconds)``, called after each block.
     check_speech : bool
         Skip windows without voiced speech (see :mod:`ser_framework.voice`).
+    workers : int, optional
+        Processes that classify the windows (default: one per core, at most 4). They are forked
+        from this process after the model is loaded (:func:`ser_framework.parallel.fork_pool`);
+        where that is not safe (not Linux, other threads running, TensorFlow loaded) or with 1,
+        this process does the work. The answers are the same either way.
 
     Returns
     -------
@@ -138,22 +146,33 @@ def timeline(bundle, source, *, window: float = WINDOW, hop: float = HOP, vad: V
     TimelineError
         Invalid settings.
     """
+    import contextlib
+    import os
+
+    from ..parallel import fork_pool
     from .analyser import StreamAnalyser
 
     check_settings(window=window, hop=hop, smooth=smooth, batch_size=batch_size)
+    if workers is not None and workers < 1:
+        raise TimelineError(f"workers must be at least 1, got {workers}")
     name = name or (str(source) if isinstance(source, (str, Path)) else _name(source))
     info: dict = {}
     analyser = None
-    for block in iter_blocks(source, info=info):
-        if analyser is None:
-            analyser = StreamAnalyser(bundle, info["sample_rate"], window=window, hop=hop, vad=vad, smooth=smooth,
-                                      batch_size=batch_size, check_speech=check_speech)
-        analyser.feed(block)
-        if progress:
-            progress(min(analyser.duration, info["duration"]), info["duration"])
-    if analyser is None:  # no samples: iter_blocks has raised for an empty file already
-        return Timeline(name, info.get("duration", 0.0), bundle.labels)
-    analyser.finish()
+    pool = fork_pool(bundle, min(os.cpu_count() or 1, 4) if workers is None else workers)
+    with pool if pool is not None else contextlib.nullcontext():
+        # with workers, longer blocks: more windows per batch, fewer waits for the slowest worker
+        for block in iter_blocks(source, info=info, block_seconds=BLOCK_SECONDS if pool is None else POOL_BLOCK_SECONDS):
+            if analyser is None:
+                analyser = StreamAnalyser(bundle, info["sample_rate"], window=window, hop=hop, vad=vad,
+                                          smooth=smooth, batch_size=batch_size, check_speech=check_speech, pool=pool)
+            analyser.feed(block)
+            if progress:
+                progress(min(analyser.duration, info["duration"]), info["duration"])
+        if analyser is None:  # no samples: iter_blocks has raised for an empty file already
+            return Timeline(name, info.get("duration", 0.0), bundle.labels)
+        analyser.finish()
     if progress:
         progress(info["duration"], info["duration"])
     return Timeline(name, info["duration"], bundle.labels, analyser.segments)
+
+
