@@ -74,11 +74,11 @@ print(json.dumps({"forked": made, "one": out[1], "two": out[2]}))
 
 @pytest.mark.skipif(sys.platform != "linux" or (os.cpu_count() or 1) < 2, reason="forked workers: Linux, 2+ cores")
 def test_timeline_workers_give_the_one_process_segments(tiny_bundle_dir, synthetic_corpus_dir, tmp_path):
-    clips = sorted(synthetic_corpus_dir.rglob("*.wav"))[:10]
+    clips = sorted(synthetic_corpus_dir.rglob("*.wav")) * 2
     parts = []
-    for i, clip in enumerate(clips):
+    for i, clip in enumerate(clips):  # about 3 min: several 60-s blocks, more batches than the pool holds
         y, sr = sf.read(clip, dtype="float32")
-        parts += [y, np.zeros(int(sr * (0.4 + 0.3 * (i % 3))), np.float32)]  # pauses split the speech
+        parts += [np.tile(y, 1 + i % 4), np.zeros(int(sr * (0.4 + 0.3 * (i % 3))), np.float32)]  # pauses split the speech
     recording = tmp_path / "recording.wav"
     sf.write(recording, np.concatenate(parts), sr)
     # a fresh process, where forking is safe (no other thread, no TensorFlow)
@@ -88,7 +88,7 @@ def test_timeline_workers_give_the_one_process_segments(tiny_bundle_dir, synthet
     got = json.loads(proc.stdout)
     assert got["forked"] == [False, True]  # workers=1 works in-process; workers=2 forked its pool
     one, two = got["one"], got["two"]
-    assert len(one) >= 3 and [(s["start"], s["end"], s["label"]) for s in two] == \
+    assert len(one) >= 20 and [(s["start"], s["end"], s["label"]) for s in two] == \
         [(s["start"], s["end"], s["label"]) for s in one]
     for a, b in zip(one, two):  # the model sees other batch shapes: float rounding only
         assert b["probabilities"] == pytest.approx(a["probabilities"], abs=1e-5)

@@ -123,7 +123,8 @@ class StreamAnalyser:
         Refuse windows without voiced speech.
     pool : concurrent.futures.Executor, optional
         Worker processes from :func:`ser_framework.parallel.fork_pool` forked with ``bundle`` as
-        their state: the windows of each batch are split between them (same answers, in order).
+        their state: the windows of each batch are split between them while this process reads
+        on (same answers, released in order).
     """
 
     def __init__(self, bundle, sample_rate: int, *, window: float = WINDOW, hop: float = HOP,
@@ -140,6 +141,7 @@ class StreamAnalyser:
         self.check_speech = check_speech
         self._pool = pool
         self._workers = getattr(pool, "_max_workers", 1) if pool is not None else 1
+        self._pending: list[tuple[list, object]] = []  # (jobs, future) given to the pool, oldest first
         vad = vad or VadParams()
         self._frame_len = max(1, int(round(vad.frame * self.sample_rate)))
         self._vad = StreamingVad(VadParams(**{**vad.__dict__, "frame": self._frame_len / self.sample_rate}))
@@ -309,23 +311,37 @@ class StreamAnalyser:
     # --- classification ----------------------------------------------------------------------------
 
     def _submit(self, jobs: list[_Job]) -> None:
-        """Classify now, in batches (the live analyser queues instead)."""
+        """Classify now, in batches (the live analyser queues instead).
+
+        With a pool, each batch is split between the workers and this process goes on decoding
+        and finding speech while they classify; answers are collected as they finish (released
+        in window order by :meth:`_answer`), and at most two batches per worker wait at a time.
+        """
         for i in range(0, len(jobs), self.batch_size):
             batch = jobs[i:i + self.batch_size]
-            for job, proba in zip(batch, self._classify([j.samples for j in batch])):
+            if self._pool is None:
+                for job, proba in zip(batch, self._classify([j.samples for j in batch])):
+                    self._answer(job.window, "ok" if proba is not None else "no_speech", proba)
+                continue
+            n = min(self._workers, len(batch))
+            for k in range(n):  # interleaved: neighbouring windows cost alike
+                part = batch[k::n]
+                self._pending.append((part, self._pool.submit(_classify_forked, [j.samples for j in part],
+                                                              self.check_speech)))
+            self._collect(wait_for=len(self._pending) - 2 * self._workers)
+        self._collect(wait_for=0)
+
+    def _collect(self, wait_for: int) -> None:
+        """Answer the pool's finished parts in order, waiting for the first ``wait_for`` if need be."""
+        while self._pending and (wait_for > 0 or self._pending[0][1].done()):
+            part, future = self._pending.pop(0)
+            wait_for -= 1
+            for job, proba in zip(part, future.result()):
                 self._answer(job.window, "ok" if proba is not None else "no_speech", proba)
 
     def _classify(self, waveforms: list[np.ndarray]) -> list[np.ndarray | None]:
-        """Probabilities per waveform (``None``: no voiced speech), split between the pool's workers if any."""
-        if self._pool is None or len(waveforms) < 2:
-            return classify_waveforms(self.bundle, waveforms, self.check_speech)
-        n = min(self._workers, len(waveforms))
-        parts = [waveforms[k::n] for k in range(n)]  # interleaved: neighbouring windows cost alike
-        answers = list(self._pool.map(_classify_forked, parts, [self.check_speech] * n))
-        out: list[np.ndarray | None] = [None] * len(waveforms)
-        for k, part in enumerate(answers):
-            out[k::n] = part
-        return out
+        """Probabilities per waveform (``None``: no voiced speech), in this process."""
+        return classify_waveforms(self.bundle, waveforms, self.check_speech)
 
     # --- answers, smoothing, segments -------------------------------------------------------------
 
@@ -372,6 +388,7 @@ class StreamAnalyser:
 
     def _drain(self) -> None:
         """Wait until every submitted window is answered (the live analyser waits for its worker)."""
+        self._collect(wait_for=len(self._pending))
 
 
 def merge_run(run: list[tuple], labels: list[str]) -> list[Segment]:
