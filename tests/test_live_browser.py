@@ -62,10 +62,19 @@ def test_live_page_follows_the_fake_microphone(playwright, server, model, tmp_pa
         page.on("request", lambda r: r.url.startswith(server) or external.append(r.url))
         page.goto(f"{server}/live")
         webrtc = page.frame_locator("iframe[title*='streamlit_webrtc']")
-        webrtc.get_by_role("button", name="START").click()
+        start = webrtc.get_by_role("button", name="START")
+        start.click()
+        clicked = time.monotonic()
         seen, captions, titles = [], set(), set()
+        restarts = 0
         deadline = time.monotonic() + 180.0  # an idle machine needs about a minute
         while time.monotonic() < deadline and len(seen) < len(LIVE_CLIPS):
+            if not seen and restarts < 3 and time.monotonic() - clicked > 15 and start.count() and start.is_visible():
+                # on a loaded machine the WebRTC connection can fail to set up (with any model) and the
+                # component falls back to START: press it again, as a user would
+                restarts += 1
+                start.click()
+                clicked = time.monotonic()
             blocks = page.locator(".ser-live-strip div[data-label]").evaluate_all(
                 "els => els.map(e => e.dataset.label)")
             seen = [b for b in blocks if b]
@@ -86,7 +95,8 @@ def test_live_page_follows_the_fake_microphone(playwright, server, model, tmp_pa
     finally:
         browser.close()
     latencies = sorted(float(c.split("on screen ")[1].split(" s")[0]) for c in captions if "on screen" in c)
-    report = {"expected": expected, "live": seen, "titles": sorted(titles), "on_screen_latency_s": latencies}
+    report = {"expected": expected, "live": seen, "titles": sorted(titles), "on_screen_latency_s": latencies,
+              "restarts": restarts}
     (ARTIFACTS / "live-timing.json").write_text(json.dumps(report, indent=1))
     print(f"\nlive page: {report}")
     assert not external  # nothing fetched from outside: no STUN/TURN, no CDN
