@@ -125,11 +125,13 @@ class StreamAnalyser:
         Worker processes from :func:`ser_framework.parallel.fork_pool` forked with ``bundle`` as
         their state: the windows of each batch are split between them while this process reads
         on (same answers, released in order).
+    workers : int
+        How many processes ``pool`` has.
     """
 
     def __init__(self, bundle, sample_rate: int, *, window: float = WINDOW, hop: float = HOP,
                  vad: VadParams | None = None, smooth: int = 1, batch_size: int = BATCH_SIZE,
-                 check_speech: bool = True, pool=None):
+                 check_speech: bool = True, pool=None, workers: int = 1):
         check_settings(window=window, hop=hop, smooth=smooth, batch_size=batch_size)
         if int(sample_rate) < 1000:
             raise TimelineError(f"sample rate must be at least 1000 Hz, got {sample_rate}")
@@ -140,7 +142,7 @@ class StreamAnalyser:
         self.window, self.hop, self.smooth, self.batch_size = window, hop, smooth, batch_size
         self.check_speech = check_speech
         self._pool = pool
-        self._workers = getattr(pool, "_max_workers", 1) if pool is not None else 1
+        self._workers = workers if pool is not None else 1
         self._pending: list[tuple[list, object]] = []  # (jobs, future) given to the pool, oldest first
         vad = vad or VadParams()
         self._frame_len = max(1, int(round(vad.frame * self.sample_rate)))

@@ -158,13 +158,15 @@ def timeline(bundle, source, *, window: float = WINDOW, hop: float = HOP, vad: V
     name = name or (str(source) if isinstance(source, (str, Path)) else _name(source))
     info: dict = {}
     analyser = None
-    pool = fork_pool(bundle, min(os.cpu_count() or 1, 4) if workers is None else workers)
+    workers = min(os.cpu_count() or 1, 4) if workers is None else workers
+    pool = fork_pool(bundle, workers)
     with pool if pool is not None else contextlib.nullcontext():
         # with workers, longer blocks: more windows per batch, fewer waits for the slowest worker
         for block in iter_blocks(source, info=info, block_seconds=BLOCK_SECONDS if pool is None else POOL_BLOCK_SECONDS):
             if analyser is None:
                 analyser = StreamAnalyser(bundle, info["sample_rate"], window=window, hop=hop, vad=vad,
-                                          smooth=smooth, batch_size=batch_size, check_speech=check_speech, pool=pool)
+                                          smooth=smooth, batch_size=batch_size, check_speech=check_speech, pool=pool,
+                                          workers=workers)
             analyser.feed(block)
             if progress:
                 progress(min(analyser.duration, info["duration"]), info["duration"])
@@ -174,5 +176,3 @@ def timeline(bundle, source, *, window: float = WINDOW, hop: float = HOP, vad: V
     if progress:
         progress(info["duration"], info["duration"])
     return Timeline(name, info["duration"], bundle.labels, analyser.segments)
-
-
