@@ -81,7 +81,12 @@ def main(argv=None) -> int:
                         help="with --evaluation: how the bundle was trained and scored (printed and saved)")
     args = parser.parse_args(argv)
     if args.evaluation:
-        metrics = json.loads(args.evaluation.read_text())
+        if not args.evaluation.is_file():
+            sys.exit(f"--evaluation: file not found: {args.evaluation}")
+        try:
+            metrics = json.loads(args.evaluation.read_text())
+        except json.JSONDecodeError as exc:
+            sys.exit(f"--evaluation: {args.evaluation} is not the JSON of `ser evaluate --json` ({exc})")
         metrics["protocol_description"] = args.protocol or f"ser evaluate output {args.evaluation}"
     elif args.run:
         metrics = json.loads((args.run / "metrics.json").read_text())
