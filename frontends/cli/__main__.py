@@ -1,4 +1,4 @@
 """``python -m ser_frontends.cli`` runs the ``ser`` command."""
-from .main import cli
+from .main import main
 
-cli(prog_name="ser")
+main()

@@ -6,7 +6,7 @@ import threading
 
 import click
 
-from .common import handle_errors, model_option, plugins_dir_option
+from .common import handle_errors, load_model, model_option, plugins_dir_option
 
 #: seconds of audio per block read from the microphone
 BLOCK_SECONDS = 0.1
@@ -69,13 +69,11 @@ def listen(device, source, fast, as_json, smooth, seconds, model, plugins_dirs):
     through the same path (--fast: as fast as possible; the labels then equal
     those of ser predict --segments FILE).
     """
-    from ser_framework import load_bundle
-
     if fast and source is None:
         raise click.UsageError("--fast needs --from FILE")
     device = int(device) if device is not None and device.isdigit() else device
     sd_info = microphone(device) if source is None else None  # refuse a missing device before loading the model
-    bundle = load_bundle(model, plugins_dirs=plugins_dirs)
+    bundle = load_model(model, plugins_dirs=plugins_dirs)
     fmt = json_line if as_json else window_line
     lock = threading.Lock()
 

@@ -40,3 +40,11 @@ def _register():
 
 
 _register()
+
+
+def main():
+    """The ``ser`` console command: :func:`cli` in a process of its own, which exits without a final collection."""
+    from .common import spare_exit_collection
+
+    spare_exit_collection()
+    cli(prog_name="ser")

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .common import handle_errors, model_option, one_line, plugins_dir_option, quiet_option
+from .common import handle_errors, load_model, model_option, one_line, plugins_dir_option, quiet_option
 
 
 @click.command()
@@ -38,9 +38,7 @@ def predict(files, model, top, as_json, segments, csv_path, min_confidence, prof
     """
     import dataclasses
 
-    from ser_framework import load_bundle
-
-    bundle = load_bundle(model, plugins_dirs=plugins_dirs)
+    bundle = load_model(model, plugins_dirs=plugins_dirs)
     profile = None
     if profile_name is not None:
         if segments or csv_path:
@@ -182,14 +180,13 @@ def evaluate(data_dir, model, dataset, as_json, jobs, conditions, seed, enrol, s
         conditions_report_text,
         evaluate_bundle,
         get_registry,
-        load_bundle,
     )
 
     registry = get_registry(plugins_dirs)
     items = registry.build("dataset", {"name": dataset, "params": {"root": data_dir}}, "dataset").load()
     if speakers:
         items = _only_speakers(items, speakers)
-    bundle = load_bundle(model, registry=registry)
+    bundle = load_model(model, registry=registry)
     metrics = evaluate_bundle(bundle, items, {"n_jobs": jobs}, progress=not quiet and not as_json,
                               conditions=conditions, registry=registry, seed=seed, enrol=enrol)
     keys = ("accuracy", "uar", "macro_f1", "n", "labels", "confusion", "per_class", "labels_scored", "note")

@@ -10,7 +10,7 @@ import json
 
 import click
 
-from .common import handle_errors, model_option, plugins_dir_option
+from .common import handle_errors, load_model, model_option, plugins_dir_option
 
 
 def _local():
@@ -25,9 +25,9 @@ def stored_profile(name: str):
 
 
 def _enrolled(name, clips, model, plugins_dirs, existing=None):
-    from ser_framework import SpeakerProfile, load_bundle
+    from ser_framework import SpeakerProfile
 
-    bundle = load_bundle(model, plugins_dirs=plugins_dirs)
+    bundle = load_model(model, plugins_dirs=plugins_dirs)
 
     def progress(done, total):
         click.echo(f"\r{done}/{total} clips", nl=done == total, err=True)
