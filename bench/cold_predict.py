@@ -70,8 +70,9 @@ def main() -> None:
     for name, ts in times.items():
         print(summary(name, ts))
     median = statistics.median(times["this checkout"])
-    print(f"target: median <= {TARGET_S:.0f} s for 24 clips: {'met' if median <= TARGET_S else 'NOT met'} "
-          f"({median:.2f} s)")
+    if len(files) == 24:  # the target is stated for 24 clips only
+        print(f"target: median <= {TARGET_S:.0f} s for 24 clips: {'met' if median <= TARGET_S else 'NOT met'} "
+              f"({median:.2f} s)")
 
 
 if __name__ == "__main__":

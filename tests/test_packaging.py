@@ -3,8 +3,8 @@
 The README's commands install the project in editable mode, which reads the source tree and so
 hides a package or a model file that ``pyproject.toml`` forgets (a wheel once shipped the fused
 default model's manifest without its members, and no ``ser_framework.timeline``). This builds
-the wheel as ``pip install ser-framework`` would, installs it alone into a folder, and runs
-``ser predict`` from it.
+the wheel as ``pip install ser-framework`` would, installs it alone into a folder, and predicts
+with the installed copy's default model (its answer must equal the source tree's).
 """
 from __future__ import annotations
 
