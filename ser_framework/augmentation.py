@@ -164,7 +164,8 @@ def extract_variants(paths, pipeline, variants, extraction=None, progress: bool 
         results[path] = (vectors, None)
         for k in counts:
             counts[k] += c[k]
-    for path, vectors, err, c in map_files(_variants_job, job, todo, extraction, progress=progress, desc=desc):
+    for path, vectors, err, c in map_files(_variants_job, job, todo, extraction, progress=progress, desc=desc,
+                                           warm_up=pipeline.warm_up):
         results[path] = (vectors, err)
         for k in counts:
             counts[k] += c[k]

@@ -80,6 +80,27 @@ class FeaturePipeline:
     def from_source(self, source) -> np.ndarray:
         return self.from_waveform(self.load(source))
 
+    def warm_up(self) -> None:
+        """Run every extractor once, in this process, on one second of a synthetic voice.
+
+        librosa's numba kernels are compiled on first use and written to numba's
+        on-disk cache. Worker processes started together that each compile them
+        write that cache at the same time, which can leave its index and code out
+        of step: every later process that loads such a kernel then crashes with a
+        segmentation fault (seen here after the first parallel training in a new
+        environment). Run before workers start (:func:`~ser_framework.parallel.map_files`
+        does), the kernels are compiled once, here, and the workers only read them.
+        """
+        if getattr(self, "_warmed", False):
+            return
+        sr = self.sample_rate
+        t = np.arange(sr) / sr
+        phase = 2 * np.pi * np.cumsum(140.0 + 25.0 * np.sin(2 * np.pi * 3 * t)) / sr
+        voiced = sum(np.sin(k * phase) / k for k in range(1, 8)) * np.clip(np.sin(np.pi * t) * 3, 0, 1)
+        y = 0.2 * voiced + 0.002 * np.random.default_rng(0).standard_normal(sr)
+        self.from_waveform(y.astype(np.float32))
+        self._warmed = True
+
     def n_features(self) -> int:
         rng = np.random.default_rng(0)
         y = (0.1 * rng.standard_normal(self.sample_rate // 2)).astype(np.float32)
@@ -174,12 +195,12 @@ def extract_table(items, pipeline: FeaturePipeline, extraction=None, progress: b
             for k in counts:
                 counts[k] += c[k]
         for path, vector, err, c in map_files(_extract_cached, (pipeline, cache), todo, extraction,
-                                              progress=progress):
+                                              progress=progress, warm_up=pipeline.warm_up):
             results.append((path, vector, err))
             for k in counts:
                 counts[k] += c[k]
     else:
-        results = map_files(_extract_one, pipeline, paths, extraction, progress=progress)
+        results = map_files(_extract_one, pipeline, paths, extraction, progress=progress, warm_up=pipeline.warm_up)
         counts["decoded"] = len(paths)
     failures = [(p, err) for p, _, err in results if err is not None]
     if failures:

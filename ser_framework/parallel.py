@@ -68,10 +68,13 @@ def _backend(extraction):
             cluster.close()
 
 
-def map_files(func, shared, items, extraction, progress: bool = True, desc: str = "extracting"):
+def map_files(func, shared, items, extraction, progress: bool = True, desc: str = "extracting", warm_up=None):
     """Return ``[func(shared, item) for item in items]`` in parallel, in completion order.
 
     ``extraction`` is an :class:`~ser_framework.config.ExtractionSettings` (or a mapping of its fields).
+    ``warm_up``: called in this process before any worker starts, when workers
+    are used (e.g. :meth:`~ser_framework.extraction.FeaturePipeline.warm_up`,
+    so that numba's kernels are compiled and cached once, not by every worker at once).
     """
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
@@ -89,6 +92,8 @@ def map_files(func, shared, items, extraction, progress: bool = True, desc: str 
                 results.append(func(shared, item))
                 bar.update(1)
             return results
+        if warm_up is not None:
+            warm_up()
         with _backend(extraction) as backend:
             if backend == "dask":
                 parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")

@@ -137,3 +137,43 @@ def test_dask_backend_without_the_extra_is_a_config_error(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_dask)
     with pytest.raises(ConfigError, match="dask"):
         map_files(_square, 0, [1, 2], {"n_jobs": 2, "backend": "dask"}, progress=False)
+
+
+def test_workers_start_only_after_the_pipeline_warmed_up_in_this_process(clips, monkeypatch):
+    """Numba's on-disk cache is written by one process, before workers that would all compile at once."""
+    registry = get_registry(load_entrypoints=False)
+    pipe = FeaturePipeline([registry.build("feature", {"name": "pitch"})], {"sample_rate": SR})
+    order = []
+    real_warm_up = FeaturePipeline.warm_up
+
+    def warm_up(self):
+        order.append(("warm", os.getpid()))
+        real_warm_up(self)
+
+    monkeypatch.setattr(FeaturePipeline, "warm_up", warm_up)
+    extract_table(clips, pipe, {"n_jobs": 1, "cache": False}, progress=False)
+    assert order == []  # no workers: nothing to warm up for
+    seen = []
+    out = map_files(lambda shared, item: seen.append(("item", item)) or item, None, [1, 2], {"n_jobs": 2,
+                    "backend": "threading"}, progress=False, warm_up=lambda: seen.append(("warm", None)))
+    assert sorted(out) == [1, 2] and seen[0] == ("warm", None) and len(seen) == 3
+    extract_table(clips, pipe, {"n_jobs": 2, "backend": "loky", "cache": False}, progress=False)
+    assert order == [("warm", os.getpid())]
+    assert pipe._warmed
+    pipe.warm_up()  # once per pipeline and process
+    assert len(order) == 2 and not hasattr(FeaturePipeline, "_warmed")
+
+
+def test_warming_up_compiles_the_pitch_trackers_kernels_into_numbas_cache(tmp_path):
+    """In a fresh process with an empty cache, warm_up alone writes the kernels yin's workers would load."""
+    import subprocess
+    import sys
+
+    code = ("from ser_framework.extraction import FeaturePipeline\n"
+            "from ser_framework.plugins import get_registry\n"
+            "r = get_registry(load_entrypoints=False)\n"
+            "FeaturePipeline([r.build('feature', {'name': 'pitch'})], {'sample_rate': 22050}).warm_up()\n")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300)
+    written = [p.name for p in tmp_path.rglob("*.nbi")]
+    assert any("localmin" in name for name in written), written
