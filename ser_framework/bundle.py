@@ -153,11 +153,32 @@ class Bundle:
 
     @property
     def feature_space(self) -> str:
-        """The key of this bundle's feature space; a speaker profile must carry the same (see :mod:`.profiles`)."""
+        """The key of the feature space a speaker profile of this bundle summarises (see :mod:`.profiles`).
+
+        A fused bundle with a profile member (``ser fuse --profile-member``) takes that member's.
+        """
         from .profiles import feature_space_key
 
+        if self.profile_bundle is not self:
+            return self.profile_bundle.feature_space
         n = self.manifest.get("n_features") or self.pipeline.n_features()
         return feature_space_key(self.pipeline, n)
+
+    @property
+    def profile_bundle(self) -> Bundle:
+        """The bundle whose features a speaker profile summarises: this one, or a fused bundle's profile member."""
+        return getattr(self.model, "profile_member", None) or self
+
+    @property
+    def accepts_profiles(self) -> bool:
+        """Whether a speaker profile adapts this bundle (a model trained with ``speaker_normalisation``)."""
+        return getattr(self.profile_bundle.model, "normaliser", None) is not None
+
+    def profile_rows(self, X) -> np.ndarray:
+        """The columns of feature rows of this bundle's pipeline that a speaker profile summarises."""
+        columns = getattr(self.model, "profile_columns", None)
+        X = np.atleast_2d(X)
+        return X if columns is None else X[:, columns]
 
     def predict_features(self, X, profile=None) -> np.ndarray:
         """Calibrated probabilities (rows × labels): the model's, with the bundle's temperature applied.

@@ -349,11 +349,12 @@ def evaluate_bundle(bundle, items, extraction: dict | None = None, progress: boo
     if enrol:
         from .speaker_norm import choose_enrolment, predict_by_speaker, profiles_by_speaker
 
-        if bundle.model.normaliser is None:
-            raise SerError("--enrol needs a model trained with speaker_normalisation; this one was not")
+        if not bundle.accepts_profiles:
+            raise SerError("--enrol needs a model trained with speaker_normalisation (or a fused bundle with "
+                           "such a profile member); this one is neither")
         enrolled = choose_enrolment(speakers, enrol, seed)
         scored = ~enrolled
-        profiles = profiles_by_speaker(X, speakers, enrolled, bundle.feature_space)
+        profiles = profiles_by_speaker(bundle.profile_rows(X), speakers, enrolled, bundle.feature_space)
 
         def predict(Z):  # noqa: F811 - each row with its speaker's profile of clean enrolment clips
             return predict_by_speaker(bundle.predict_features, Z, speakers, profiles)

@@ -10,6 +10,15 @@ like any bundle: its feature pipeline is the union of the members' extractors
 (each computed once per clip), and each member's columns go to that member,
 whose own temperature calibrates its probabilities before they are averaged.
 
+A fused bundle may also hold a **profile member** (``profile_member``): a
+bundle trained with ``speaker_normalisation`` that takes the place of one
+member (``replaces``) whenever a clip comes with its speaker's profile. Without
+a profile the fusion is exactly the one of the other members; with one, the
+profile member (given the profile) is fused with the remaining members, at the
+replaced member's weight. The fused bundle's profiles are made in the profile
+member's feature space. Each member entry of the manifest says when it is used
+(``use``: ``always``, ``without_profile`` or ``with_profile``).
+
 Averaging calibrated members does not give a calibrated average. Given the members'
 cross-validated runs (``calibrate_on``), :func:`fuse_bundles` fits the fused
 bundle's own temperature on the fused out-of-fold predictions
@@ -28,6 +37,8 @@ from .errors import BundleError
 
 MEANS = ("geometric", "arithmetic")
 MEMBERS_DIR = "members"
+#: when a member is used: on every clip, only without a speaker profile, only with one
+USES = ("always", "without_profile", "with_profile")
 
 
 def fuse_probabilities(probas, weights, mean: str = "geometric") -> np.ndarray:
@@ -145,7 +156,7 @@ def _check_runs(members: list[Path], runs: list[Path]) -> None:
 
 
 def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwrite: bool = False,
-                 calibrate_on=None) -> Path:
+                 calibrate_on=None, profile_member=None, replaces: int = 0) -> Path:
     """Write a fused bundle at ``out`` from the bundle folders ``members`` (checked: loadable, same labels
     and audio settings). ``weights`` default to equal; they are normalised to sum 1.
 
@@ -154,6 +165,10 @@ def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwri
     order. The fused bundle then gets a temperature of its own, fitted on the
     fused out-of-fold predictions (:func:`calibrate_fusion`); without it the
     members' calibrated probabilities are fused as they are.
+
+    ``profile_member``: a bundle folder trained with ``speaker_normalisation``
+    that takes the place of ``members[replaces]`` (at its weight) when a
+    speaker profile is given (see the module's docstring).
     """
     from .atomic import atomic_dir
     from .bundle import FORMAT_VERSION, MANIFEST, load_bundle
@@ -169,7 +184,20 @@ def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwri
         raise BundleError("every fusion weight must be a positive number")
     if mean not in MEANS:
         raise BundleError(f"unknown mean '{mean}' (available: {', '.join(MEANS)})")
+    uses = ["always"] * len(members)
+    if profile_member is not None:
+        if not 0 <= replaces < len(members):
+            raise BundleError(f"the profile member replaces member {replaces + 1}, but there are {len(members)}")
+        if calibrate_on:
+            raise BundleError("a fused temperature (calibrate_on) would be fitted without profiles; it cannot be "
+                              "combined with a profile member")
+        uses[replaces] = "without_profile"
+        members = [*members, Path(profile_member)]
+        weights = [*weights, weights[replaces]]
+        uses.append("with_profile")
     bundles = [load_bundle(m) for m in members]  # verifies every member's files
+    if profile_member is not None and bundles[-1].model.normaliser is None:
+        raise BundleError(f"{profile_member}: a profile member must be trained with speaker_normalisation")
     first = bundles[0]
     for member, bundle in zip(members[1:], bundles[1:]):
         if bundle.labels != first.labels:
@@ -184,7 +212,7 @@ def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwri
         _check_runs(members, runs)
         cal = calibrate_fusion(runs, weights, mean)
         calibration = {**cal.summary(), "runs": [str(r.resolve()) for r in runs]}
-    total = sum(weights)
+    total = sum(w for w, use in zip(weights, uses) if use != "with_profile")
     with atomic_dir(Path(out), overwrite=overwrite) as tmp:
         entries, files = [], {}
         for i, (member, bundle) in enumerate(zip(members, bundles)):
@@ -193,7 +221,7 @@ def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwri
             files[f"{rel}/{MANIFEST}"] = sha256_file(tmp / rel / MANIFEST)
             m = bundle.manifest
             entries.append({
-                "dir": rel, "source": str(member.resolve()), "weight": weights[i] / total,
+                "dir": rel, "source": str(member.resolve()), "weight": weights[i] / total, "use": uses[i],
                 "manifest_sha256": files[f"{rel}/{MANIFEST}"], "created": m.get("created"),
                 "features": [f["name"] for f in m["features"]], "selectors": [s["name"] for s in m["selectors"]],
                 "classifier": m["classifier"],
@@ -218,22 +246,48 @@ def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwri
 
 
 class FusedModel:
-    """The members' models behind one union feature pipeline (what :class:`~ser_framework.bundle.Bundle` calls)."""
+    """The members' models behind one union feature pipeline (what :class:`~ser_framework.bundle.Bundle` calls).
 
-    def __init__(self, labels, pipeline, members, columns, weights, mean):
+    ``uses``: per member, when it is used (:data:`USES`); at most one member is
+    used ``with_profile``, and it is the one a speaker profile adapts.
+    """
+
+    def __init__(self, labels, pipeline, members, columns, weights, mean, uses=None):
         self.labels = list(labels)
         self.pipeline = pipeline
         self.selectors: list = []
         self.members, self.columns, self.weights, self.mean = members, columns, weights, mean
+        self.uses = list(uses) if uses is not None else ["always"] * len(members)
+        with_profile = [i for i, use in enumerate(self.uses) if use == "with_profile"]
+        self._profile = with_profile[0] if with_profile else None
+
+    @property
+    def profile_member(self):
+        """The member bundle a speaker profile adapts, or None."""
+        return None if self._profile is None else self.members[self._profile]
+
+    @property
+    def profile_columns(self):
+        """The union feature columns of the profile member (None without one)."""
+        return None if self._profile is None else self.columns[self._profile]
+
+    @property
+    def normaliser(self):
+        return None if self._profile is None else self.members[self._profile].model.normaliser
 
     def predict_proba_features(self, X, profile=None) -> np.ndarray:
-        if profile is not None:
+        if profile is not None and self._profile is None:
             from .errors import ProfileError
 
-            raise ProfileError("a fused bundle cannot use a speaker profile: its members have features of their own")
+            raise ProfileError("this fused bundle has no member trained with speaker normalisation, so a profile "
+                               "cannot adapt it (ser fuse --profile-member adds one)")
         X = np.atleast_2d(np.asarray(X, dtype=np.float32))
-        probas = [m.predict_features(X[:, cols]) for m, cols in zip(self.members, self.columns)]
-        return fuse_probabilities(probas, self.weights, self.mean)
+        wanted = ("always", "with_profile" if profile is not None else "without_profile")
+        active = [i for i, use in enumerate(self.uses) if use in wanted]
+        probas = [self.members[i].predict_features(X[:, self.columns[i]],
+                                                   profile=profile if i == self._profile else None)
+                  for i in active]
+        return fuse_probabilities(probas, [self.weights[i] for i in active], self.mean)
 
 
 def load_fused(path: Path, manifest: dict, registry):
@@ -246,6 +300,11 @@ def load_fused(path: Path, manifest: dict, registry):
     if not isinstance(entries, list) or len(entries) < 2 or params.get("mean") not in MEANS:
         raise BundleError(f"{path}: a fusion manifest needs 'members' (two or more) and a mean "
                           f"({', '.join(MEANS)})")
+    uses = [entry.get("use", "always") for entry in entries]
+    if any(use not in USES for use in uses) or uses.count("with_profile") > 1 or \
+            ("with_profile" in uses) != ("without_profile" in uses):
+        raise BundleError(f"{path}: each member's 'use' must be one of {', '.join(USES)}, with one member "
+                          f"used with a profile in place of those used without")
     members = []
     for entry in entries:
         rel = f"{entry.get('dir')}/manifest.json"
@@ -268,9 +327,9 @@ def load_fused(path: Path, manifest: dict, registry):
             raise BundleError(f"{path}: a member uses a feature extractor the fused pipeline lacks")
         columns.append(np.concatenate([np.arange(starts[where[k]], starts[where[k] + 1]) for k in keys]))
     model = FusedModel(manifest["labels"], pipeline, members, columns, params.get("weights", [1.0] * len(members)),
-                       params["mean"])
+                       params["mean"], uses)
     return Bundle(path, manifest, model)
 
 
 __all__ = ["fuse_bundles", "fuse_probabilities", "fused_out_of_fold", "calibrate_fusion", "load_fused", "FusedModel",
-           "MEANS"]
+           "MEANS", "USES"]

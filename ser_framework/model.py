@@ -38,7 +38,7 @@ class FittedModel:
             from .errors import ProfileError
 
             raise ProfileError("this model was trained without speaker normalisation, so a profile cannot "
-                               "adapt it; use a model trained with evaluation.speaker_normalisation")
+                               "adapt it; use a model trained with speaker_normalisation")
         X = classifier_rows(self.classifier, self.pipeline, self.transform(X))
         return np.asarray(self.classifier.predict_proba(X), dtype=np.float64)
 

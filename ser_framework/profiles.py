@@ -49,7 +49,7 @@ def _feature_rows(bundle, sources, progress=None) -> np.ndarray:
     from .spectral import single_threaded
     from .voice import check_voice
 
-    pipeline = bundle.pipeline
+    pipeline = bundle.profile_bundle.pipeline  # a fused bundle's profile member computes only its own features
     rows = []
     sources = list(sources)
     for i, source in enumerate(sources):

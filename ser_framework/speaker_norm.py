@@ -162,7 +162,7 @@ def enrolment_summary(bundle, table, X, y, enrolled, n_enrol: int, seed: int, sc
                                scorer.extraction, progress=progress)
 
         def predict(Z):  # profiles from the enrolment clips under the same condition
-            profiles = profiles_by_speaker(Z, speakers, enrolled, bundle.feature_space)
+            profiles = profiles_by_speaker(bundle.profile_rows(Z), speakers, enrolled, bundle.feature_space)
             return predict_by_speaker(bundle.predict_features, Z, speakers, profiles)
 
         same.score(predict, np.arange(len(y)), clean=scorer.proba["clean"])

@@ -100,14 +100,116 @@ def test_a_tampered_member_is_refused(members, tmp_path):
         load_bundle(fused)
 
 
-def test_a_fused_bundle_refuses_a_speaker_profile(members, tmp_path):
+def test_a_fused_bundle_without_a_profile_member_refuses_a_speaker_profile(members, tmp_path):
     from ser_framework import ProfileError
 
     fused = load_bundle(fuse_bundles(members, tmp_path / "fused"))
+    assert not fused.accepts_profiles
     X = np.zeros((1, fused.pipeline.n_features()), dtype=np.float32)
-    with pytest.raises(ProfileError, match="fused bundle cannot use a speaker profile"):
+    with pytest.raises(ProfileError, match="no member trained with speaker normalisation"):
         fused.model.predict_proba_features(X, profile=object())
     assert fused.predict_features(X).shape == (1, len(fused.labels))
+
+
+@pytest.fixture(scope="module")
+def normalised_member(synthetic_corpus_dir, tmp_path_factory):
+    """A tiny bundle trained with per-speaker normalisation (3-clip profiles) on mfcc + chroma."""
+    from ser_framework.config import validate
+    from ser_framework.experiment import run_training
+    from ser_framework.plugins import get_registry
+
+    registry = get_registry(load_entrypoints=False)
+    out = tmp_path_factory.mktemp("fusion_normalised")
+    raw = tiny_config_dict(synthetic_corpus_dir, out)
+    raw["features"] = [{"name": "mfcc"}, {"name": "chroma"}]
+    raw["speaker_normalisation"] = {"enrol": 3, "shrink_var": 2}
+    raw["evaluation"]["refit"] = False
+    return run_training(validate(raw, registry), registry, out / "sn", progress=False).bundle_dir
+
+
+def test_a_profile_member_takes_the_replaced_members_place_only_with_a_profile(
+        members, normalised_member, synthetic_corpus_dir, tmp_path):
+    from ser_framework import SpeakerProfile, evaluate_bundle
+
+    result = CliRunner().invoke(cli, ["fuse", str(members[0]), str(members[1]), "-o", str(tmp_path / "fused"),
+                                      "--profile-member", str(normalised_member), "--replaces", "1"])
+    assert result.exit_code == 0, result.output
+    assert "takes the place of" in result.output
+    fused = load_bundle(tmp_path / "fused")
+    plain = load_bundle(fuse_bundles(members, tmp_path / "plain"))
+    a, b, sn = (load_bundle(m) for m in (*members, normalised_member))
+    manifest = fused.manifest
+    assert [m["use"] for m in manifest["members"]] == ["without_profile", "always", "with_profile"]
+    assert manifest["classifier"]["params"]["weights"] == [0.5, 0.5, 0.5]  # the profile member at the replaced weight
+    assert [e.name for e in fused.pipeline.extractors] == ["mfcc", "spectral_contrast", "chroma"]
+    # a profile of the fused bundle is one of the profile member's feature space, from its features only
+    clips = sorted(str(p) for p in synthetic_corpus_dir.glob("*/spk4_*.wav"))
+    profile = SpeakerProfile.enrol(fused, clips[:3], "ana")
+    assert fused.accepts_profiles and profile.model_key == fused.feature_space == sn.feature_space
+    assert profile == SpeakerProfile.enrol(sn, clips[:3], "ana")
+    for clip in clips[3:6]:
+        y = fused.pipeline.load(clip)
+        row = fused.pipeline.from_waveform(y)[None]
+        # without a profile: exactly the fusion of the other members; the profile member is not used
+        np.testing.assert_allclose(fused.predict_features(row), plain.predict_features(row[:, :plain_width(plain)]),
+                                   atol=1e-7)
+        expected = fuse_probabilities([sn.predict_features(sn.pipeline.from_waveform(y)[None], profile=profile),
+                                       b.predict_features(b.pipeline.from_waveform(y)[None])], [1, 1])
+        got = fused.predict_features(row, profile=profile)
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+        # the profile changes the answer (compared as logs: the tiny models are near-certain on these clips)
+        assert not np.allclose(np.log(got), np.log(fused.predict_features(row)), atol=0.1)
+    assert fused.predict(clips[6], profile=profile).probabilities == pytest.approx(
+        sn_fusion(sn, b, clips[6], profile), abs=1e-6)
+    # ser evaluate --enrol takes it like a speaker-normalised bundle; profiles come from enrolment clips only
+    items = _folder_items(synthetic_corpus_dir)
+    metrics = evaluate_bundle(fused, items, {"n_jobs": 1, "cache": False}, progress=False, enrol=3, seed=5)
+    assert metrics["n"] == len(items) - 12 and metrics["enrol"]["without_profile"]["n"] == metrics["n"]
+    # a profile made for the other members' features is refused
+    with pytest.raises(Exception, match="another model's features"):
+        fused.predict_features(row, profile=SpeakerProfile(profile.name, 3, a.feature_space, profile.mean,
+                                                           profile.m2))
+
+
+def plain_width(bundle) -> int:
+    return bundle.pipeline.n_features()
+
+
+def sn_fusion(sn, b, clip, profile) -> dict:
+    y = sn.pipeline.load(clip)
+    p = fuse_probabilities([sn.predict_features(sn.pipeline.from_waveform(y)[None], profile=profile),
+                            b.predict_features(b.pipeline.from_waveform(y)[None])], [1, 1])[0]
+    return dict(zip(sn.labels, p))
+
+
+def _folder_items(corpus):
+    from ser_framework.plugins import get_registry
+
+    return get_registry().build("dataset", {"name": "folder", "params": {"root": str(corpus),
+                                                                         "speaker_from": "prefix"}}).load()
+
+
+def test_a_profile_member_must_be_speaker_normalised_and_replace_an_existing_member(
+        members, normalised_member, cv_members, tmp_path):
+    with pytest.raises(BundleError, match="must be trained with speaker_normalisation"):
+        fuse_bundles(members, tmp_path / "f1", profile_member=members[1])
+    with pytest.raises(BundleError, match="replaces member 3, but there are 2"):
+        fuse_bundles(members, tmp_path / "f2", profile_member=normalised_member, replaces=2)
+    runs = cv_members
+    with pytest.raises(BundleError, match="cannot be combined with a profile member"):
+        fuse_bundles([r / "model" for r in runs], tmp_path / "f3", profile_member=normalised_member,
+                     calibrate_on=runs)
+    result = CliRunner().invoke(cli, ["fuse", str(members[0]), str(members[1]), "-o", str(tmp_path / "f4"),
+                                      "--profile-member", str(members[1])])
+    assert result.exit_code == 1 and "must be trained with speaker_normalisation" in result.output
+    assert not any((tmp_path / f).exists() for f in ("f1", "f2", "f3", "f4"))
+    # a manifest whose members' uses do not pair up is refused on loading
+    fused = fuse_bundles(members, tmp_path / "f5", profile_member=normalised_member)
+    manifest = json.loads((fused / "manifest.json").read_text())
+    manifest["members"][0]["use"] = "always"
+    (fused / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="'use' must be one of"):
+        load_bundle(fused)
 
 
 @pytest.fixture(scope="module")

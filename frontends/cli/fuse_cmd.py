@@ -17,9 +17,14 @@ from .common import handle_errors
               help="Each member's cross-validated run directory (ser train / ser sweep, the run whose model is "
                    "that member), repeated in the members' order: the fused bundle gets a temperature of its "
                    "own, fitted on the fused out-of-fold predictions.")
+@click.option("--profile-member", type=click.Path(file_okay=False), default=None, metavar="BUNDLE",
+              help="A bundle trained with speaker_normalisation, used in place of the member --replaces when a "
+                   "clip comes with its speaker's profile (ser predict --profile, accounts in the app).")
+@click.option("--replaces", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Which member (1 = the first BUNDLE) the profile member takes the place of.")
 @click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
 @handle_errors
-def fuse(bundles, output, weights, mean, runs, force):
+def fuse(bundles, output, weights, mean, runs, profile_member, replaces, force):
     """Fuse the model BUNDLES into one bundle that averages their calibrated probabilities.
 
     The members must share labels and audio settings; they are copied into the
@@ -34,8 +39,11 @@ def fuse(bundles, output, weights, mean, runs, force):
             values = [float(w) for w in weights.split(",")]
         except ValueError:
             raise BundleError(f"--weights: expected numbers separated by commas, got {weights!r}") from None
-    path = fuse_bundles(bundles, output, weights=values, mean=mean, overwrite=force, calibrate_on=runs or None)
+    path = fuse_bundles(bundles, output, weights=values, mean=mean, overwrite=force, calibrate_on=runs or None,
+                        profile_member=profile_member, replaces=replaces - 1)
     click.echo(f"fused {len(bundles)} bundles ({mean} mean) → {path}")
+    if profile_member:
+        click.echo(f"with a speaker profile, {profile_member} takes the place of {bundles[replaces - 1]}")
     if runs:
         import json
 
