@@ -12,6 +12,10 @@ model, e.g. two combinations of one sweep). Prints accuracy,
 UAR, macro-F1 and ECE of each member and of each fusion, clean clips only.
 
     .venv/bin/python bench/fusion_cv.py runs/sweep-reduction/01-*/ runs/sweep-reduction/02-*/ [--weights 1,1]
+
+With ``--shared-clips`` only the clips every run tested are fused: a speaker-normalised run
+scores only the clips that are not its test speakers' enrolment clips, e.g. a profile member and
+the member it replaces, each fused with the same CRNN run, on the same clips.
 """
 from __future__ import annotations
 
@@ -32,11 +36,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run directories with predictions.csv")
     parser.add_argument("--weights", default=None, help="comma-separated weights (default: equal)")
+    parser.add_argument("--shared-clips", action="store_true",
+                        help="keep only the clips every run tested (a speaker-normalised run does not score "
+                             "its enrolment clips)")
     args = parser.parse_args(argv)
     weights = [1.0] * len(args.runs) if args.weights is None else [float(w) for w in args.weights.split(",")]
-    base, members, _ = fused_out_of_fold(args.runs, weights)
+    base, members, _ = fused_out_of_fold(args.runs, weights, shared_clips=args.shared_clips)
     y, labels = base["y"], base["labels"]
-    print(f"protocol: the runs' out-of-fold predictions (folds as in {args.runs[0]}), n = {len(y)} clean clips; "
+    shared = " tested by every run" if args.shared_clips else ""
+    print(f"protocol: the runs' out-of-fold predictions (folds as in {args.runs[0]}), n = {len(y)} clean clips{shared}; "
           f"each member calibrated cross-fitted; weights {weights}")
     print("| model | accuracy | UAR | macro-F1 | ECE |\n|---|---|---|---|---|")
     for proba, run in zip(members, args.runs):
@@ -44,7 +52,7 @@ def main(argv=None):
     for mean in ("geometric", "arithmetic"):
         fused = fuse_probabilities(members, weights, mean)
         print(row(f"fusion, {mean} mean", y, fused, labels))
-        cal = calibrate_fusion(args.runs, weights, mean)  # the fused bundle's own temperature (ser fuse --calibrate-on)
+        cal = calibrate_fusion(args.runs, weights, mean, args.shared_clips)  # the fused bundle's own temperature (ser fuse --calibrate-on)
         print(row(f"fusion, {mean} mean, own temperature {cal.temperature:.2f} (cross-fitted)", y,
                   cal.calibrated, labels))
 

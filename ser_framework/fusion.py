@@ -97,13 +97,24 @@ def _run_out_of_fold(run_dir: Path) -> dict:
             "evaluation": config["evaluation"], "seed": config["seed"]}
 
 
-def fused_out_of_fold(runs, weights=None, mean: str = "geometric"):
+def _only_clips(member: dict, paths: set) -> dict:
+    """``member`` (from :func:`_run_out_of_fold`) restricted to the clips in ``paths``, still sorted by path."""
+    keep = member["path"].isin(paths).to_numpy()
+    out = {k: (v[keep] if isinstance(v, np.ndarray) else v) for k, v in member.items()}
+    out["path"] = member["path"][keep].reset_index(drop=True)
+    return out
+
+
+def fused_out_of_fold(runs, weights=None, mean: str = "geometric", shared_clips: bool = False):
     """The runs' out-of-fold predictions fused as a fused bundle fuses its members.
 
     Each run's probabilities are calibrated cross-fitted (each fold's clips with
     a temperature fitted on the other folds, as the run's report does), then
     fused with ``weights`` and ``mean``. The runs must share clips, labels and
     folds (one config apart from the model, e.g. combinations of one sweep).
+    With ``shared_clips`` only the clips every run tested are kept (each member
+    calibrated on those): a run with ``speaker_normalisation`` does not score its
+    test speakers' enrolment clips, so it tests fewer clips than a run without.
 
     Returns ``(first run's out-of-fold dict, [each member's calibrated probabilities], fused probabilities)``.
     """
@@ -111,6 +122,11 @@ def fused_out_of_fold(runs, weights=None, mean: str = "geometric"):
 
     runs = [Path(r) for r in runs]
     members = [_run_out_of_fold(r) for r in runs]
+    if shared_clips:
+        shared = set.intersection(*(set(m["path"]) for m in members))
+        if not shared:
+            raise BundleError(f"{', '.join(map(str, runs))}: no clip tested by every run")
+        members = [_only_clips(m, shared) for m in members]
     base = members[0]
     for run, m in zip(runs[1:], members[1:]):
         if m["labels"] != base["labels"] or not m["path"].equals(base["path"]) or \
@@ -122,7 +138,7 @@ def fused_out_of_fold(runs, weights=None, mean: str = "geometric"):
     return base, calibrated, fuse_probabilities(calibrated, weights, mean)
 
 
-def calibrate_fusion(runs, weights=None, mean: str = "geometric"):
+def calibrate_fusion(runs, weights=None, mean: str = "geometric", shared_clips: bool = False):
     """The fused model's own :class:`~ser_framework.calibration.Calibration`, fitted on :func:`fused_out_of_fold`.
 
     Its temperature is fitted on all the fused out-of-fold clips; its ECE
@@ -131,7 +147,7 @@ def calibrate_fusion(runs, weights=None, mean: str = "geometric"):
     """
     from .calibration import calibrate_out_of_fold
 
-    base, _, fused = fused_out_of_fold(runs, weights, mean)
+    base, _, fused = fused_out_of_fold(runs, weights, mean, shared_clips)
     cal = calibrate_out_of_fold(base["y"], fused, base["fold"], base["speaker"], base["evaluation"], base["seed"],
                                 fit_predict=None)
     cal.fitted_on = (f"the fused out-of-fold predictions of all {cal.n} clips the members' runs tested (each "

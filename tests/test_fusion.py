@@ -266,3 +266,38 @@ def test_fusion_calibration_refuses_runs_that_do_not_match(cv_members, members, 
     with pytest.raises(BundleError, match="one split only"):
         fuse_bundles(members, tmp_path / "f3", calibrate_on=holdout)
     assert not any((tmp_path / f).exists() for f in ("f1", "f2", "f3"))
+
+
+def test_fused_out_of_fold_on_the_clips_every_run_tested(cv_members, tmp_path):
+    """A run that did not score some clips (a speaker-normalised run's enrolment clips, fold -2) fuses on the rest."""
+    import shutil
+
+    import pandas as pd
+
+    from ser_framework import fuse_probabilities, fused_out_of_fold
+
+    a, b = cv_members
+    fewer = tmp_path / "fewer"
+    shutil.copytree(b, fewer)
+    preds = pd.read_csv(fewer / "predictions.csv")
+    tested = preds.index[preds["fold"] >= 0]
+    dropped = set(preds.loc[tested[::3], "path"])
+    preds.loc[tested[::3], "fold"] = -2
+    preds.to_csv(fewer / "predictions.csv", index=False)
+
+    with pytest.raises(BundleError, match="not the same clips"):
+        fused_out_of_fold([a, fewer])
+    base, members, fused = fused_out_of_fold([a, fewer], shared_clips=True)
+    full, _, _ = fused_out_of_fold([a, b])
+    assert len(base["y"]) == len(full["y"]) - len(dropped) > 0
+    assert not dropped & set(base["path"]) and set(base["path"]) <= set(full["path"])
+    assert list(base["path"]) == sorted(base["path"])
+    np.testing.assert_allclose(fused, fuse_probabilities(members, [1.0, 1.0], "geometric"))
+
+    nothing = tmp_path / "nothing"
+    shutil.copytree(b, nothing)
+    preds = pd.read_csv(nothing / "predictions.csv")
+    preds["path"] = preds["path"] + ".other"
+    preds.to_csv(nothing / "predictions.csv", index=False)
+    with pytest.raises(BundleError, match="no clip tested by every run"):
+        fused_out_of_fold([a, nothing], shared_clips=True)

@@ -71,3 +71,32 @@ def test_evaluate_with_enrol_on_an_unseen_actor_and_predict_with_a_profile(model
     # the same answers as the evaluation's, whose profile came from the same enrolment clips
     expected = [bundle.predict(p, profile=profile).label for p in scored[:5]]
     assert [a["label"] for a in answers] == expected
+
+
+def test_the_shipped_default_judges_with_a_stored_profile(tmp_path):
+    """``ser profile create`` / ``ser predict --profile`` with the shipped model: its profile member answers."""
+    from ser_framework import SpeakerProfile, load_bundle
+    from ser_framework.bundle import DEFAULT_BUNDLE
+
+    if not CORPUS.is_dir():
+        pytest.fail(f"the shared corpus is missing: {CORPUS}")
+    bundle = load_bundle(DEFAULT_BUNDLE)
+    assert bundle.feature_space  # profiles live in the profile member's feature space
+    clips = sorted(map(str, (CORPUS / "Actor_07").glob("*.flac")))
+    enrol, scored = clips[:6], clips[20:26]
+    env = {**os.environ, "SER_DATA_DIR": str(tmp_path / "data")}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "ser_frontends.cli", *a], cwd=ROOT, env=env,  # noqa: E731
+                                    capture_output=True, text=True, timeout=900)
+    created = run("profile", "create", "seven", *enrol)
+    assert created.returncode == 0, created.stderr
+    with_profile = run("predict", "--json", "--top", "8", "--profile", "seven", *scored)
+    without = run("predict", "--json", "--top", "8", *scored)
+    assert with_profile.returncode == 0 and without.returncode == 0, with_profile.stderr + without.stderr
+    answers, plain = json.loads(with_profile.stdout), json.loads(without.stdout)
+    profile = SpeakerProfile.enrol(bundle, enrol, "seven")
+    for answer, path in zip(answers, scored):
+        expected = bundle.predict(path, profile=profile)
+        assert answer["label"] == expected.label
+        assert answer["probabilities"] == pytest.approx(expected.probabilities, abs=1e-3)
+    # the profile changes the answer: the speaker-normalised member replaces the pooled one
+    assert any(a["probabilities"] != pytest.approx(p["probabilities"], abs=1e-3) for a, p in zip(answers, plain))
