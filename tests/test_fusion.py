@@ -151,7 +151,7 @@ def test_a_profile_member_takes_the_replaced_members_place_only_with_a_profile(
         y = fused.pipeline.load(clip)
         row = fused.pipeline.from_waveform(y)[None]
         # without a profile: exactly the fusion of the other members; the profile member is not used
-        np.testing.assert_allclose(fused.predict_features(row), plain.predict_features(row[:, :plain_width(plain)]),
+        np.testing.assert_allclose(fused.predict_features(row), plain.predict_features(row[:, :plain.pipeline.n_features()]),
                                    atol=1e-7)
         expected = fuse_probabilities([sn.predict_features(sn.pipeline.from_waveform(y)[None], profile=profile),
                                        b.predict_features(b.pipeline.from_waveform(y)[None])], [1, 1])
@@ -162,7 +162,10 @@ def test_a_profile_member_takes_the_replaced_members_place_only_with_a_profile(
     assert fused.predict(clips[6], profile=profile).probabilities == pytest.approx(
         sn_fusion(sn, b, clips[6], profile), abs=1e-6)
     # ser evaluate --enrol takes it like a speaker-normalised bundle; profiles come from enrolment clips only
-    items = _folder_items(synthetic_corpus_dir)
+    from ser_framework.plugins import get_registry
+
+    items = get_registry().build("dataset", {"name": "folder", "params": {"root": str(synthetic_corpus_dir),
+                                                                          "speaker_from": "prefix"}}).load()
     metrics = evaluate_bundle(fused, items, {"n_jobs": 1, "cache": False}, progress=False, enrol=3, seed=5)
     assert metrics["n"] == len(items) - 12 and metrics["enrol"]["without_profile"]["n"] == metrics["n"]
     # a profile made for the other members' features is refused
@@ -171,22 +174,11 @@ def test_a_profile_member_takes_the_replaced_members_place_only_with_a_profile(
                                                            profile.m2))
 
 
-def plain_width(bundle) -> int:
-    return bundle.pipeline.n_features()
-
-
 def sn_fusion(sn, b, clip, profile) -> dict:
     y = sn.pipeline.load(clip)
     p = fuse_probabilities([sn.predict_features(sn.pipeline.from_waveform(y)[None], profile=profile),
                             b.predict_features(b.pipeline.from_waveform(y)[None])], [1, 1])[0]
     return dict(zip(sn.labels, p))
-
-
-def _folder_items(corpus):
-    from ser_framework.plugins import get_registry
-
-    return get_registry().build("dataset", {"name": "folder", "params": {"root": str(corpus),
-                                                                         "speaker_from": "prefix"}}).load()
 
 
 def test_a_profile_member_must_be_speaker_normalised_and_replace_an_existing_member(
