@@ -41,6 +41,7 @@ model: $(STAMP)
 	$(BIN)/ser train configs/default-crnn.yaml -o runs/default-crnn --force
 	$(BIN)/ser train configs/default-profile.yaml -o runs/default-profile --force
 	$(BIN)/ser fuse runs/default/model runs/default-crnn/model --profile-member runs/default-profile/model \
+	  --profile-weight 2 \
 	  -o ser_framework/default_model --force
 
 clean:

@@ -15,7 +15,7 @@ bundle trained with ``speaker_normalisation`` that takes the place of one
 member (``replaces``) whenever a clip comes with its speaker's profile. Without
 a profile the fusion is exactly the one of the other members; with one, the
 profile member (given the profile) is fused with the remaining members, at the
-replaced member's weight. The fused bundle's profiles are made in the profile
+replaced member's weight or at a weight of its own (``profile_weight``). The fused bundle's profiles are made in the profile
 member's feature space. Each member entry of the manifest says when it is used
 (``use``: ``always``, ``without_profile`` or ``with_profile``).
 
@@ -172,7 +172,7 @@ def _check_runs(members: list[Path], runs: list[Path]) -> None:
 
 
 def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwrite: bool = False,
-                 calibrate_on=None, profile_member=None, replaces: int = 0) -> Path:
+                 calibrate_on=None, profile_member=None, replaces: int = 0, profile_weight=None) -> Path:
     """Write a fused bundle at ``out`` from the bundle folders ``members`` (checked: loadable, same labels
     and audio settings). ``weights`` default to equal; they are normalised to sum 1.
 
@@ -183,8 +183,9 @@ def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwri
     members' calibrated probabilities are fused as they are.
 
     ``profile_member``: a bundle folder trained with ``speaker_normalisation``
-    that takes the place of ``members[replaces]`` (at its weight) when a
-    speaker profile is given (see the module's docstring).
+    that takes the place of ``members[replaces]`` when a speaker profile is
+    given (see the module's docstring), at ``profile_weight`` (on the scale of
+    ``weights``; default: the replaced member's weight).
     """
     from .atomic import atomic_dir
     from .bundle import FORMAT_VERSION, MANIFEST, load_bundle
@@ -207,9 +208,12 @@ def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwri
         if calibrate_on:
             raise BundleError("a fused temperature (calibrate_on) would be fitted without profiles; it cannot be "
                               "combined with a profile member")
+        profile_weight = weights[replaces] if profile_weight is None else float(profile_weight)
+        if not np.isfinite(profile_weight) or profile_weight <= 0:
+            raise BundleError("the profile member's weight must be a positive number")
         uses[replaces] = "without_profile"
         members = [*members, Path(profile_member)]
-        weights = [*weights, weights[replaces]]
+        weights = [*weights, profile_weight]
         uses.append("with_profile")
     bundles = [load_bundle(m) for m in members]  # verifies every member's files
     if profile_member is not None and bundles[-1].model.normaliser is None:

@@ -202,6 +202,34 @@ def test_a_profile_member_must_be_speaker_normalised_and_replace_an_existing_mem
     (fused / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="'use' must be one of"):
         load_bundle(fused)
+    with pytest.raises(BundleError, match="profile member's weight must be a positive number"):
+        fuse_bundles(members, tmp_path / "f6", profile_member=normalised_member, profile_weight=0)
+    assert not (tmp_path / "f6").exists()
+
+
+def test_a_profile_member_at_a_weight_of_its_own(members, normalised_member, synthetic_corpus_dir, tmp_path):
+    from ser_framework import SpeakerProfile
+
+    result = CliRunner().invoke(cli, ["fuse", str(members[0]), str(members[1]), "-o", str(tmp_path / "fused"),
+                                      "-w", "1,3", "--profile-member", str(normalised_member),
+                                      "--profile-weight", "9"])
+    assert result.exit_code == 0, result.output
+    assert "at weight 9" in result.output
+    fused = load_bundle(tmp_path / "fused")
+    assert fused.manifest["classifier"]["params"]["weights"] == [0.25, 0.75, 2.25]
+    plain = load_bundle(fuse_bundles(members, tmp_path / "plain", weights=[1, 3]))
+    sn, b = load_bundle(normalised_member), load_bundle(members[1])
+    clips = sorted(str(p) for p in synthetic_corpus_dir.glob("*/spk4_*.wav"))
+    profile = SpeakerProfile.enrol(fused, clips[:3], "ana")
+    for clip in clips[3:5]:
+        y = fused.pipeline.load(clip)
+        row = fused.pipeline.from_waveform(y)[None]
+        # with a profile: the profile member against the kept member, 9 to 3; without: the members at 1 to 3
+        expected = fuse_probabilities([sn.predict_features(sn.pipeline.from_waveform(y)[None], profile=profile),
+                                       b.predict_features(b.pipeline.from_waveform(y)[None])], [9, 3])
+        np.testing.assert_allclose(fused.predict_features(row, profile=profile), expected, atol=1e-6)
+        np.testing.assert_allclose(fused.predict_features(row), plain.predict_features(row[:, :plain.pipeline.n_features()]),
+                                   atol=1e-7)
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,11 @@ from .common import handle_errors
                    "clip comes with its speaker's profile (ser predict --profile, accounts in the app).")
 @click.option("--replaces", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Which member (1 = the first BUNDLE) the profile member takes the place of.")
+@click.option("--profile-weight", type=float, default=None, metavar="W",
+              help="The profile member's weight, on the scale of --weights [default: the replaced member's].")
 @click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
 @handle_errors
-def fuse(bundles, output, weights, mean, runs, profile_member, replaces, force):
+def fuse(bundles, output, weights, mean, runs, profile_member, replaces, profile_weight, force):
     """Fuse the model BUNDLES into one bundle that averages their calibrated probabilities.
 
     The members must share labels and audio settings; they are copied into the
@@ -40,10 +42,11 @@ def fuse(bundles, output, weights, mean, runs, profile_member, replaces, force):
         except ValueError:
             raise BundleError(f"--weights: expected numbers separated by commas, got {weights!r}") from None
     path = fuse_bundles(bundles, output, weights=values, mean=mean, overwrite=force, calibrate_on=runs or None,
-                        profile_member=profile_member, replaces=replaces - 1)
+                        profile_member=profile_member, replaces=replaces - 1, profile_weight=profile_weight)
     click.echo(f"fused {len(bundles)} bundles ({mean} mean) → {path}")
     if profile_member:
-        click.echo(f"with a speaker profile, {profile_member} takes the place of {bundles[replaces - 1]}")
+        at = "" if profile_weight is None else f" at weight {profile_weight:g}"
+        click.echo(f"with a speaker profile, {profile_member} takes the place of {bundles[replaces - 1]}{at}")
     if runs:
         import json
 
