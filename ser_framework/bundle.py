@@ -137,6 +137,9 @@ class Bundle:
         self.model = model
         #: the calibration temperature applied to every prediction (1.0: none stored)
         self.temperature = float((manifest.get("calibration") or {}).get("temperature", 1.0))
+        #: the temperature applied instead when a speaker profile is given (a fused bundle's ``profile_calibration``)
+        self.profile_temperature = float((manifest.get("profile_calibration") or {}).get("temperature",
+                                                                                          self.temperature))
 
     @property
     def labels(self) -> list[str]:
@@ -184,13 +187,15 @@ class Bundle:
         """Calibrated probabilities (rows × labels): the model's, with the bundle's temperature applied.
 
         ``profile`` (a :class:`~ser_framework.profiles.SpeakerProfile` of the
-        speaker of every row) adapts the features to that speaker.
+        speaker of every row) adapts the features to that speaker; the
+        temperature is then :attr:`profile_temperature`.
         """
         from .calibration import apply_temperature
 
         if profile is not None:
             profile.check(self)
-        return apply_temperature(self.model.predict_proba_features(X, profile=profile), self.temperature)
+        temperature = self.temperature if profile is None else self.profile_temperature
+        return apply_temperature(self.model.predict_proba_features(X, profile=profile), temperature)
 
     def predict_waveform(self, y: np.ndarray, name: str = "<waveform>", *, check_speech: bool = True,
                          profile=None) -> Prediction:
@@ -240,11 +245,12 @@ def _read_manifest(path: Path) -> dict:
     labels = manifest["labels"]
     if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
         raise BundleError(f"{path}/{MANIFEST}: 'labels' must be a list of at least two names")
-    calibration = manifest.get("calibration")
-    if calibration is not None:
-        t = calibration.get("temperature") if isinstance(calibration, dict) else None
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not (0 < t < float("inf")):
-            raise BundleError(f"{path}/{MANIFEST}: 'calibration.temperature' must be a positive number")
+    for key in ("calibration", "profile_calibration"):
+        calibration = manifest.get(key)
+        if calibration is not None:
+            t = calibration.get("temperature") if isinstance(calibration, dict) else None
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not (0 < t < float("inf")):
+                raise BundleError(f"{path}/{MANIFEST}: '{key}.temperature' must be a positive number")
     if not isinstance(manifest["audio"], dict) or not isinstance(manifest["classifier"], dict):
         raise BundleError(f"{path}/{MANIFEST}: 'audio' and 'classifier' must be objects")
     for key in ("features", "selectors"):

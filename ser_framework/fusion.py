@@ -22,7 +22,12 @@ member's feature space. Each member entry of the manifest says when it is used
 Averaging calibrated members does not give a calibrated average. Given the members'
 cross-validated runs (``calibrate_on``), :func:`fuse_bundles` fits the fused
 bundle's own temperature on the fused out-of-fold predictions
-(:func:`calibrate_fusion`) and stores it like any bundle's calibration.
+(:func:`calibrate_fusion`) and stores it like any bundle's calibration. A
+bundle with a profile member may also get a temperature for its answers with
+a profile (``profile_temperature``, stored as ``profile_calibration``): the
+fusion with a profile is another model, and its temperature is measured on
+the members' cross-validated runs (``bench/fusion_cv.py --shared-clips``),
+whose models are not the shipped members, so it is given as a number.
 """
 from __future__ import annotations
 
@@ -172,7 +177,8 @@ def _check_runs(members: list[Path], runs: list[Path]) -> None:
 
 
 def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwrite: bool = False,
-                 calibrate_on=None, profile_member=None, replaces: int = 0, profile_weight=None) -> Path:
+                 calibrate_on=None, profile_member=None, replaces: int = 0, profile_weight=None,
+                 profile_temperature=None) -> Path:
     """Write a fused bundle at ``out`` from the bundle folders ``members`` (checked: loadable, same labels
     and audio settings). ``weights`` default to equal; they are normalised to sum 1.
 
@@ -185,7 +191,9 @@ def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwri
     ``profile_member``: a bundle folder trained with ``speaker_normalisation``
     that takes the place of ``members[replaces]`` when a speaker profile is
     given (see the module's docstring), at ``profile_weight`` (on the scale of
-    ``weights``; default: the replaced member's weight).
+    ``weights``; default: the replaced member's weight). ``profile_temperature``:
+    the temperature applied to the fused probabilities when a profile is given
+    (default: none, 1.0); without a profile nothing changes.
     """
     from .atomic import atomic_dir
     from .bundle import FORMAT_VERSION, MANIFEST, load_bundle
@@ -202,6 +210,12 @@ def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwri
     if mean not in MEANS:
         raise BundleError(f"unknown mean '{mean}' (available: {', '.join(MEANS)})")
     uses = ["always"] * len(members)
+    if profile_temperature is not None:
+        if profile_member is None:
+            raise BundleError("a profile temperature needs a profile member (--profile-member)")
+        profile_temperature = float(profile_temperature)
+        if not np.isfinite(profile_temperature) or profile_temperature <= 0:
+            raise BundleError("the profile temperature must be a positive number")
     if profile_member is not None:
         if not 0 <= replaces < len(members):
             raise BundleError(f"the profile member replaces member {replaces + 1}, but there are {len(members)}")
@@ -258,6 +272,10 @@ def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwri
             "classifier": {"name": "fusion", "params": {"mean": mean, "weights": [e["weight"] for e in entries]}},
             "members": entries,
             **({"calibration": calibration} if calibration else {}),
+            **({"profile_calibration": {
+                "temperature": profile_temperature,
+                "fitted_on": "given to ser fuse --profile-temperature; applied to the fused probabilities when a "
+                             "speaker profile is given"}} if profile_temperature is not None else {}),
             "versions": library_versions(("ser-framework", "numpy"), python=True),
             "files": files,
         }

@@ -232,6 +232,44 @@ def test_a_profile_member_at_a_weight_of_its_own(members, normalised_member, syn
                                    atol=1e-7)
 
 
+def test_a_profile_temperature_tempers_only_the_answers_with_a_profile(members, normalised_member,
+                                                                        synthetic_corpus_dir, tmp_path):
+    from ser_framework import SpeakerProfile, apply_temperature
+
+    args = ["fuse", str(members[0]), str(members[1]), "--profile-member", str(normalised_member),
+            "--profile-weight", "2"]
+    result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "tempered"), "--profile-temperature", "2.5"])
+    assert result.exit_code == 0, result.output
+    assert "at temperature 2.5" in result.output
+    tempered = load_bundle(tmp_path / "tempered")
+    assert tempered.manifest["profile_calibration"]["temperature"] == 2.5
+    assert CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "plain")]).exit_code == 0
+    plain = load_bundle(tmp_path / "plain")
+    assert "profile_calibration" not in plain.manifest and plain.profile_temperature == 1.0
+    clips = sorted(str(p) for p in synthetic_corpus_dir.glob("*/spk4_*.wav"))
+    profile = SpeakerProfile.enrol(plain, clips[:3], "ana")
+    rows = np.vstack([plain.pipeline.from_waveform(plain.pipeline.load(c)) for c in clips[3:6]])
+    with_profile = plain.predict_features(rows, profile=profile)
+    got = tempered.predict_features(rows, profile=profile)
+    np.testing.assert_allclose(got, apply_temperature(with_profile, 2.5), atol=1e-6)
+    # a temperature above 1 flattens: the top probability falls, the answer stays
+    assert (got.max(axis=1) < with_profile.max(axis=1)).all()
+    assert (got.argmax(axis=1) == with_profile.argmax(axis=1)).all()
+    np.testing.assert_allclose(tempered.predict_features(rows), plain.predict_features(rows), atol=1e-7)
+    # refused: without a profile member, not a positive number, or a bad value in a manifest
+    with pytest.raises(BundleError, match="needs a profile member"):
+        fuse_bundles(members, tmp_path / "t1", profile_temperature=0.8)
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(BundleError, match="profile temperature must be a positive number"):
+            fuse_bundles(members, tmp_path / "t2", profile_member=normalised_member, profile_temperature=bad)
+    assert not (tmp_path / "t1").exists() and not (tmp_path / "t2").exists()
+    manifest = json.loads((tmp_path / "tempered" / "manifest.json").read_text())
+    manifest["profile_calibration"]["temperature"] = "hot"
+    (tmp_path / "tempered" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="'profile_calibration.temperature' must be a positive number"):
+        load_bundle(tmp_path / "tempered")
+
+
 @pytest.fixture(scope="module")
 def cv_members(synthetic_corpus_dir, tmp_path_factory):
     """Two cross-validated runs (speaker-grouped 2-fold, calibrated) of the same clips, different features."""

@@ -24,9 +24,13 @@ from .common import handle_errors
               help="Which member (1 = the first BUNDLE) the profile member takes the place of.")
 @click.option("--profile-weight", type=float, default=None, metavar="W",
               help="The profile member's weight, on the scale of --weights [default: the replaced member's].")
+@click.option("--profile-temperature", type=float, default=None, metavar="T",
+              help="The temperature of the fused probabilities when a clip comes with a profile (chosen on the "
+                   "members' cross-validated runs: bench/fusion_cv.py --shared-clips) [default: none].")
 @click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
 @handle_errors
-def fuse(bundles, output, weights, mean, runs, profile_member, replaces, profile_weight, force):
+def fuse(bundles, output, weights, mean, runs, profile_member, replaces, profile_weight, profile_temperature,
+         force):
     """Fuse the model BUNDLES into one bundle that averages their calibrated probabilities.
 
     The members must share labels and audio settings; they are copied into the
@@ -42,11 +46,13 @@ def fuse(bundles, output, weights, mean, runs, profile_member, replaces, profile
         except ValueError:
             raise BundleError(f"--weights: expected numbers separated by commas, got {weights!r}") from None
     path = fuse_bundles(bundles, output, weights=values, mean=mean, overwrite=force, calibrate_on=runs or None,
-                        profile_member=profile_member, replaces=replaces - 1, profile_weight=profile_weight)
+                        profile_member=profile_member, replaces=replaces - 1, profile_weight=profile_weight,
+                        profile_temperature=profile_temperature)
     click.echo(f"fused {len(bundles)} bundles ({mean} mean) → {path}")
     if profile_member:
         at = "" if profile_weight is None else f" at weight {profile_weight:g}"
-        click.echo(f"with a speaker profile, {profile_member} takes the place of {bundles[replaces - 1]}{at}")
+        tempered = "" if profile_temperature is None else f", fused probabilities at temperature {profile_temperature:g}"
+        click.echo(f"with a speaker profile, {profile_member} takes the place of {bundles[replaces - 1]}{at}{tempered}")
     if runs:
         import json
 
