@@ -35,14 +35,13 @@ test: $(STAMP) browser audio
 
 # Retrain the shipped default model (README, "Default model"): the pooled member, the CRNN
 # member and the pooled member's speaker-normalised twin (used in its place with a speaker
-# profile), each scored once on the untouched actors 17-20 and refitted on all 20, then fused (with a
-# profile at temperature 0.82, chosen on actors 1-16: README, "Speaker profiles").
+# profile), each scored once on the untouched actors 17-20 and refitted on all 20, then fused.
 model: $(STAMP)
 	$(BIN)/ser train configs/default.yaml -o runs/default --force
 	$(BIN)/ser train configs/default-crnn.yaml -o runs/default-crnn --force
 	$(BIN)/ser train configs/default-profile.yaml -o runs/default-profile --force
 	$(BIN)/ser fuse runs/default/model runs/default-crnn/model --profile-member runs/default-profile/model \
-	  --profile-weight 2 --profile-temperature 0.82 \
+	  --profile-weight 2 \
 	  -o ser_framework/default_model --force
 
 clean:

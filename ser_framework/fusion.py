@@ -15,9 +15,10 @@ bundle trained with ``speaker_normalisation`` that takes the place of one
 member (``replaces``) whenever a clip comes with its speaker's profile. Without
 a profile the fusion is exactly the one of the other members; with one, the
 profile member (given the profile) is fused with the remaining members, at the
-replaced member's weight or at a weight of its own (``profile_weight``). The fused bundle's profiles are made in the profile
-member's feature space. Each member entry of the manifest says when it is used
-(``use``: ``always``, ``without_profile`` or ``with_profile``).
+replaced member's weight or at a weight of its own (``profile_weight``). The
+fused bundle's profiles are made in the profile member's feature space. Each
+member entry of the manifest says when it is used (``use``: ``always``,
+``without_profile`` or ``with_profile``).
 
 Averaging calibrated members does not give a calibrated average. Given the members'
 cross-validated runs (``calibrate_on``), :func:`fuse_bundles` fits the fused
