@@ -178,10 +178,16 @@ class Bundle:
         return getattr(self.profile_bundle.model, "normaliser", None) is not None
 
     def profile_rows(self, X) -> np.ndarray:
-        """The columns of feature rows of this bundle's pipeline that a speaker profile summarises."""
+        """What a speaker profile summarises of feature rows of this bundle's pipeline.
+
+        The profile member's columns of a fused bundle's rows; for a model of
+        frame sequences, each clip's frame statistics (see :mod:`.speaker_norm`).
+        """
         columns = getattr(self.model, "profile_columns", None)
         X = np.atleast_2d(X)
-        return X if columns is None else X[:, columns]
+        X = X if columns is None else X[:, columns]
+        normaliser = getattr(self.profile_bundle.model, "normaliser", None)
+        return X if normaliser is None else normaliser.profile_rows(X)
 
     def predict_features(self, X, profile=None) -> np.ndarray:
         """Calibrated probabilities (rows × labels): the model's, with the bundle's temperature applied.

@@ -70,7 +70,8 @@ def fit_rows(X, y, speakers, labels, config, registry, pipeline, seed: int, *, c
     if config.get("speaker_normalisation"):
         from .speaker_norm import normalise_training
 
-        Xn, normaliser = normalise_training(rows[0], rows[2], copy_index, config["speaker_normalisation"], seed)
+        Xn, normaliser = normalise_training(rows[0], rows[2], copy_index, config["speaker_normalisation"], seed,
+                                            pipeline.frame_shape)
         rows = (Xn, *rows[1:])
     return fit_model(*rows, labels, config, registry, pipeline, seed=seed, progress=progress, normaliser=normaliser)
 
@@ -92,7 +93,8 @@ def fold_predictor(model, X, speakers, config, pipeline):
     from .speaker_norm import choose_enrolment, predict_by_speaker, profiles_by_speaker
 
     enrol = choose_enrolment(speakers, sn["enrol"], config["seed"])
-    profiles = profiles_by_speaker(X, speakers, enrol, feature_space_key(pipeline, X.shape[1]))
+    profiles = profiles_by_speaker(model.normaliser.profile_rows(X), speakers, enrol,
+                                   feature_space_key(pipeline, X.shape[1]))
     return (lambda Z: predict_by_speaker(model.predict_proba_features, Z, speakers, profiles)), ~enrol
 
 

@@ -43,11 +43,16 @@ class FeaturePipeline:
         """What the features are: ``"sequence"`` (frames of a sequence extractor) or ``"pooled"`` (vectors)."""
         return "sequence" if any(getattr(e, "output", "pooled") == "sequence" for e in self.extractors) else "pooled"
 
+    @property
+    def frame_shape(self) -> tuple[int, int] | None:
+        """(frames, channels with the mask last) of a sequence pipeline's rows; ``None`` for pooled vectors."""
+        return None if self.output == "pooled" else tuple(self.extractors[0].frame_shape)
+
     def classifier_input(self, X: np.ndarray) -> np.ndarray:
         """Feature rows as the classifier takes them: unchanged, or rows × frames × channels."""
         if self.output == "pooled":
             return X
-        return np.asarray(X).reshape(len(X), *self.extractors[0].frame_shape)
+        return np.asarray(X).reshape(len(X), *self.frame_shape)
 
     def load(self, source, **overrides) -> np.ndarray:
         kwargs = {

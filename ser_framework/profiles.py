@@ -106,7 +106,7 @@ class SpeakerProfile:
         ``progress(done, total)`` is called after each clip.
         """
         _check_name(name)
-        X = _feature_rows(bundle, sources, progress)
+        X = bundle.profile_bundle.profile_rows(_feature_rows(bundle, sources, progress))
         return cls.from_features(X, name, bundle.feature_space)
 
     def updated(self, bundle, sources, *, progress=None) -> SpeakerProfile:
@@ -115,6 +115,7 @@ class SpeakerProfile:
         X = _feature_rows(bundle, sources, progress)
         if not len(X):
             return self
+        X = bundle.profile_bundle.profile_rows(X)
         n_b, mean_b = len(X), X.mean(axis=0)
         m2_b = ((X - mean_b) ** 2).sum(axis=0)
         n = self.n_clips + n_b
