@@ -108,6 +108,32 @@ def test_metrics_on_a_subset_of_the_model_labels():
     assert "note: UAR, macro-F1" in classification_report_text(m)
 
 
+def test_paired_uar_difference_resamples_whole_speakers():
+    from ser_framework.evaluation import paired_uar_difference
+
+    rng = np.random.default_rng(0)
+    speakers = np.repeat([f"s{i}" for i in range(8)], 24)
+    y = np.tile(np.arange(4), 48)
+    b = np.where(rng.random(len(y)) < 0.5, y, (y + 1) % 4)
+    same = paired_uar_difference(y, b, b, speakers, n_resamples=200)
+    assert same["difference"] == same["low"] == same["high"] == 0.0 and same["share_above_zero"] == 0.0
+    # a corrects some of b's errors on every speaker: ahead in every draw, the observed figures are compute_metrics'
+    a = np.where((b != y) & (rng.random(len(y)) < 0.5), y, b)
+    d = paired_uar_difference(y, a, b, speakers, n_resamples=500, seed=3)
+    labels = ["w", "x", "y", "z"]
+    assert d["uar_a"] == pytest.approx(compute_metrics(y, a, labels)["uar"])
+    assert d["uar_b"] == pytest.approx(compute_metrics(y, b, labels)["uar"])
+    assert 0 < d["low"] <= d["difference"] <= d["high"] and d["share_above_zero"] == 1.0
+    assert (d["n"], d["n_groups"], d["n_resamples"]) == (192, 8, 500)
+    assert paired_uar_difference(y, a, b, speakers, n_resamples=500, seed=3) == d  # seeded
+    # one speaker carries the whole gain: the interval by speaker reaches zero, though the clip count is large
+    lucky = np.where(speakers == "s0", y, b)
+    wide = paired_uar_difference(y, lucky, b, speakers, n_resamples=2000)
+    assert wide["difference"] > 0 and wide["low"] == 0.0
+    with pytest.raises(ValueError, match="one speaker per clip"):
+        paired_uar_difference(y, a, b, speakers[:-1])
+
+
 def test_evaluate_on_fewer_labels_than_the_model_prints_no_library_warnings(synthetic_corpus_dir, tiny_bundle_dir,
                                                                           tmp_path):
     data = tmp_path / "two_labels"

@@ -359,3 +359,29 @@ def test_fused_out_of_fold_on_the_clips_every_run_tested(cv_members, tmp_path):
     preds.to_csv(nothing / "predictions.csv", index=False)
     with pytest.raises(BundleError, match="no clip tested by every run"):
         fused_out_of_fold([a, nothing], shared_clips=True)
+
+
+def test_the_fusion_benchmark_compares_two_fusions_by_speaker(cv_members):
+    """bench/fusion_cv.py --against: both fusions on the same clips and their paired UAR difference."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ser_framework import fused_out_of_fold
+    from ser_framework.evaluation import compute_metrics
+
+    a, b = cv_members
+    script = Path(__file__).resolve().parents[1] / "bench" / "fusion_cv.py"
+    proc = subprocess.run([sys.executable, str(script), str(a), str(b), "--weights", "2,1", "--against", str(b)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    base, members, fused = fused_out_of_fold([a, b], [2, 1])
+    uar_a = compute_metrics(base["y"], fused.argmax(axis=1), base["labels"])["uar"]
+    uar_b = compute_metrics(base["y"], members[1].argmax(axis=1), base["labels"])["uar"]
+    assert "| A: a (2) + b (1) | " in proc.stdout and f" | {uar_a:.3f} | " in proc.stdout.split("| A:")[1]
+    assert f" | {uar_b:.3f} | " in proc.stdout.split("| B:")[1]
+    assert f"UAR A - B: {uar_a - uar_b:+.3f}, 95 % interval [" in proc.stdout
+    assert "paired bootstrap over 4 speakers" in proc.stdout
+    bad = subprocess.run([sys.executable, str(script), str(a), str(b), "--weights", "1"], capture_output=True,
+                         text=True, timeout=300)
+    assert bad.returncode != 0 and "1 weights for 2 runs" in bad.stderr
