@@ -29,8 +29,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ser_framework import calibrate_fusion, expected_calibration_error, fuse_probabilities, fused_out_of_fold
-from ser_framework.evaluation import compute_metrics, paired_uar_difference
+from ser_framework import (
+    calibrate_fusion,
+    compute_metrics,
+    expected_calibration_error,
+    fuse_probabilities,
+    fused_out_of_fold,
+    paired_uar_difference,
+)
 
 
 def row(name: str, y, proba, labels) -> str:

@@ -43,7 +43,7 @@ _LAZY = {
     "load_config": "config", "get_registry": "plugins",
     "run_training": "experiment", "default_run_dir": "experiment", "build_table": "experiment",
     "evaluate_bundle": "experiment", "load_items": "experiment",
-    "classification_report_text": "evaluation",
+    "classification_report_text": "evaluation", "compute_metrics": "evaluation", "paired_uar_difference": "evaluation",
     # sweeps and ensembles
     "plan_sweep": "sweep", "run_sweep": "sweep", "markdown_table": "sweep_table",
     "fuse_bundles": "fusion", "fuse_probabilities": "fusion", "calibrate_fusion": "fusion",

@@ -46,6 +46,7 @@ def test_profile_life_cycle(data_dir, clips, tiny_bundle_dir):
     assert code == 0 and "no profiles yet" in out
     code, out = ser("profile", "create", "me", *voice[:3], "--model", tiny_bundle_dir)
     assert code == 0 and "profile 'me': 3 clips" in out, out
+    assert "1/3 clips\n2/3 clips\n3/3 clips\n" in out and "\r" not in out  # not a terminal: a line per clip
     expected = SpeakerProfile.enrol(load_bundle(tiny_bundle_dir), voice[:3], "me")
     assert local_user(DataStore(data_dir)).profile("me") == expected  # stored in the database, in full
 

@@ -7,6 +7,7 @@ through :func:`stored_profile`.
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -29,8 +30,11 @@ def _enrolled(name, clips, model, plugins_dirs, existing=None):
 
     bundle = load_model(model, plugins_dirs=plugins_dirs)
 
+    live = sys.stderr.isatty()  # one line rewritten in a terminal, one line per clip in a log
+
     def progress(done, total):
-        click.echo(f"\r{done}/{total} clips", nl=done == total, err=True)
+        click.echo(f"\r{done}/{total} clips" if live else f"{done}/{total} clips", nl=not live or done == total,
+                   err=True)
 
     if existing is None:
         return SpeakerProfile.enrol(bundle, clips, name, progress=progress)
