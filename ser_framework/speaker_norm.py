@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import ProfileError
 from .profiles import SpeakerProfile, shrunk_statistics
 
 
@@ -85,8 +86,6 @@ class SpeakerNormaliser:
         if self.frame_shape is None:
             return shrunk_statistics(profile, self.prior_mean, self.prior_var, self.k_mean, self.k_var)
         if profile.mean.shape != (2 * len(self.prior_mean),):
-            from .errors import ProfileError
-
             raise ProfileError(f"profile {profile.name!r} holds {len(profile.mean)} values; this model's "
                                f"profiles hold {2 * len(self.prior_mean)}")
         mean, var = _frame_moments(profile.mean[None, :])
