@@ -105,6 +105,8 @@ def test_a_crnn_trained_with_speaker_normalisation_predicts_with_a_profile(norma
     X = np.vstack([bundle.pipeline.from_source(c) for c in clips[:3]])
     assert profile.mean.shape == (32,)  # 16 bands: their means, then their mean squares
     np.testing.assert_allclose(profile.mean, clip_frame_statistics(X, (16, 17)).mean(axis=0), atol=1e-4)
+    grown = profile.updated(bundle, clips[3:4])  # ser profile add: the same statistics as enrolling all four
+    np.testing.assert_allclose(grown.mean, SpeakerProfile.enrol(bundle, clips[:4], "ana").mean, atol=1e-9)
     x = bundle.pipeline.from_source(clips[5])[None, :]
     z = bundle.model.normaliser.apply(x, profile)
     expected = apply_temperature(bundle.model.classifier.predict_proba(bundle.pipeline.classifier_input(z)),
