@@ -192,11 +192,11 @@ def normalise_training(X, speakers, copy_index, settings: dict, seed: int, frame
     originals = copy_index == 0
     normaliser = SpeakerNormaliser.fit(X[originals], speakers[originals], settings["shrink_mean"],
                                        settings["shrink_var"], frame_shape)
-    R = normaliser.profile_rows(X)  # what a profile of these rows would summarise
+    R = normaliser.profile_rows(X[originals])  # what a profile of the original clips would summarise
     rng = np.random.default_rng(seed)
     out = np.empty((len(X), X.shape[1]), dtype=np.float32)
     for s in np.unique(speakers):
-        own = np.flatnonzero(originals & (speakers == s))
+        own = np.flatnonzero(speakers[originals] == s)  # the speaker's rows of R
         n = min(settings["enrol"], len(own))
         for k in np.unique(copy_index[speakers == s]):
             pick = own[rng.choice(len(own), size=n, replace=False)]
