@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from ser_framework import hookspecs
 from ser_framework.components import KINDS
-from ser_framework.errors import PluginError
+from ser_framework.errors import ConfigError, PluginError
 from ser_framework.plugins import DEFAULT_PLUGINS, get_plugin_manager, get_registry, hook_name
 from ser_frontends.cli.main import cli
 
@@ -23,7 +23,7 @@ BUILT_IN = {
                 "log_mel_frames", "mfcc_frames"},
     "balancer": {"upsample", "none"},
     "selector": {"standard_scaler", "select_k_best", "pca", "autoencoder"},
-    "classifier": {"keras_mlp", "logistic_regression", "crnn", "transformer"},
+    "classifier": {"keras_mlp", "logistic_regression", "lda", "crnn", "transformer"},
     "augmenter": {"resample", "noise", "gain", "reverb", "codec", "trim", "pad", "quantize", "webrtc"},
 }
 ROOT = HERE.parent
@@ -117,6 +117,45 @@ def test_hook_register_classifiers(tmp_path):
     assert saved == ["logreg.npz"]
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X))
     assert (clf.predict_proba(X).argmax(1) == y).mean() > 0.95
+
+
+@pytest.mark.parametrize("priors", ["uniform", "empirical"])
+@pytest.mark.parametrize("shrinkage", [0.0, 0.5, "auto"])
+def test_lda_probabilities_are_sklearns_and_survive_the_bundle(priors, shrinkage, tmp_path):
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1, 2, 4], [40, 20, 30, 25])  # unbalanced, and class 3 of 5 never seen
+    X = rng.normal(size=(len(y), 6)) + y[:, None] * rng.normal(size=6)
+    clf = get_registry().build("classifier", {"name": "lda", "params": {"shrinkage": shrinkage, "priors": priors}})
+    proba = clf.fit(X, y, 5).predict_proba(X)
+    sk = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=shrinkage,
+                                    priors=np.full(4, 0.25) if priors == "uniform" else None).fit(X, y)
+    np.testing.assert_allclose(proba[:, [0, 1, 2, 4]], sk.predict_proba(X), rtol=1e-4, atol=1e-6)
+    assert np.all(proba[:, 3] == 0)  # an unseen class is never predicted
+    assert clf.save(tmp_path) == ["lda.npz"]
+    loaded = type(clf).load(tmp_path, clf.params)
+    np.testing.assert_array_equal(loaded.predict_proba(X), proba)
+
+
+def test_lda_binary_and_uniform_priors():
+    rng = np.random.default_rng(2)
+    y = np.repeat([0, 1], [90, 10])  # 9 : 1
+    X = rng.normal(size=(100, 3)) + y[:, None] * 1.0
+    uniform = get_registry().build("classifier", {"name": "lda"}).fit(X, y, 2).predict_proba(X)
+    empirical = get_registry().build("classifier", {"name": "lda", "params": {"priors": "empirical"}}).fit(
+        X, y, 2).predict_proba(X)
+    assert uniform.shape == (100, 2) and np.allclose(uniform.sum(axis=1), 1, atol=1e-6)
+    # uniform priors do not favour the large class: the rare one is predicted far more often
+    assert (uniform.argmax(1) == 1).sum() > (empirical.argmax(1) == 1).sum()
+    odds = np.log(empirical[:, 1] / empirical[:, 0]) - np.log(uniform[:, 1] / uniform[:, 0])
+    assert np.all(odds < 0) and abs(np.median(odds) - np.log(0.1 / 0.9)) < 0.5  # mostly the log prior ratio
+
+
+@pytest.mark.parametrize("value", [1.5, -0.1, "lots"])
+def test_lda_shrinkage_out_of_range_is_reported_with_its_path(value):
+    with pytest.raises(ConfigError, match=r"classifier\.params\.shrinkage"):
+        get_registry().build("classifier", {"name": "lda", "params": {"shrinkage": value}}, "classifier")
 
 
 def test_hook_register_augmenters():

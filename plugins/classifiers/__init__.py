@@ -1,4 +1,4 @@
-"""Classifier plugins: ``keras_mlp`` (the seed MLP), ``logistic_regression``, and the sequence
+"""Classifier plugins: ``keras_mlp`` (the seed MLP), ``logistic_regression``, ``lda``, and the sequence
 classifiers ``crnn`` and ``transformer``."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from ser_framework import hookimpl
 
 from .crnn import CRNN
 from .keras_mlp import KerasMLP
-from .linear import LogisticRegression
+from .linear import LDA, LogisticRegression
 from .transformer import Transformer
 
 
@@ -14,5 +14,6 @@ from .transformer import Transformer
 def register_classifiers(register):
     register(KerasMLP)
     register(LogisticRegression)
+    register(LDA)
     register(CRNN)
     register(Transformer)

@@ -1,20 +1,54 @@
-"""A scikit-learn classifier, to show the hook is not Keras-specific."""
+"""Linear scikit-learn classifiers (logistic regression, shrinkage LDA), run in numpy at prediction."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from pydantic import field_validator
 
 from ser_framework import Classifier, Field, Params
 
 WEIGHTS = "logreg.npz"
+LDA_WEIGHTS = "lda.npz"
 
 
-class LogisticRegression(Classifier):
+def _full_rows(n_classes, n_features, classes, coef, intercept):
+    """Weights for all ``n_classes`` (a class absent from the training rows is never predicted)."""
+    full_coef = np.zeros((n_classes, n_features))
+    full_intercept = np.full(n_classes, -1e9)
+    full_coef[classes], full_intercept[classes] = coef, intercept
+    return full_coef, full_intercept
+
+
+class _LinearSoftmax(Classifier):
+    """Softmax of ``X @ coef_.T + intercept_``: the weights are all a bundle stores (``weights_file``)."""
+
+    weights_file = ""
+
+    def predict_proba(self, X):
+        z = np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def save(self, directory):
+        np.savez(Path(directory) / self.weights_file, coef=self.coef_, intercept=self.intercept_)
+        return [self.weights_file]
+
+    @classmethod
+    def load(cls, directory, params):
+        obj = cls(params)
+        with np.load(Path(directory) / cls.weights_file, allow_pickle=False) as data:
+            obj.coef_, obj.intercept_ = data["coef"], data["intercept"]
+        return obj
+
+
+class LogisticRegression(_LinearSoftmax):
     """Multinomial logistic regression (sklearn.linear_model.LogisticRegression)."""
 
     name = "logistic_regression"
+    weights_file = WEIGHTS
     class Params(Params):
         C: float = Field(1.0, ge=1e-8, description="inverse regularisation strength")
         max_iter: int = Field(2000, ge=1, description="solver iterations")
@@ -27,32 +61,44 @@ class LogisticRegression(Classifier):
         cw = None if p.class_weight == "none" else "balanced"
         sk = Sk(C=p.C, max_iter=p.max_iter, class_weight=cw, random_state=seed)
         sk.fit(X, y)
-        coef = np.zeros((n_classes, X.shape[1]))
-        intercept = np.full(n_classes, -1e9)
-        if len(sk.classes_) == 2 and sk.coef_.shape[0] == 1:  # binary: sklearn keeps one row
-            coef[sk.classes_[1]], intercept[sk.classes_[1]] = sk.coef_[0], sk.intercept_[0]
-            coef[sk.classes_[0]], intercept[sk.classes_[0]] = 0.0, 0.0
-        else:
-            coef[sk.classes_], intercept[sk.classes_] = sk.coef_, sk.intercept_
-        self.coef_, self.intercept_ = coef, intercept
+        coef, intercept = sk.coef_, sk.intercept_
+        if len(sk.classes_) == 2 and coef.shape[0] == 1:  # binary: sklearn keeps one row
+            coef, intercept = np.vstack([np.zeros_like(coef[0]), coef[0]]), np.array([0.0, intercept[0]])
+        self.coef_, self.intercept_ = _full_rows(n_classes, X.shape[1], sk.classes_, coef, intercept)
         return self
 
-    def predict_proba(self, X):
-        z = np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_
-        z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
-    def save(self, directory):
-        np.savez(Path(directory) / WEIGHTS, coef=self.coef_, intercept=self.intercept_)
-        return [WEIGHTS]
+class LDA(_LinearSoftmax):
+    """Linear discriminant analysis with a shrunk covariance (sklearn LinearDiscriminantAnalysis, lsqr)."""
 
-    @classmethod
-    def load(cls, directory, params):
-        obj = cls(params)
-        with np.load(Path(directory) / WEIGHTS, allow_pickle=False) as data:
-            obj.coef_, obj.intercept_ = data["coef"], data["intercept"]
-        return obj
+    name = "lda"
+    weights_file = LDA_WEIGHTS
+    class Params(Params):
+        shrinkage: float | Literal["auto"] = Field(
+            0.5, description="weight of the diagonal target in the pooled covariance, 0-1, or 'auto' (Ledoit-Wolf)")
+        priors: Literal["uniform", "empirical"] = Field(
+            "uniform", description="class priors: 'uniform' (every emotion alike) or 'empirical' (training shares)")
+
+        @field_validator("shrinkage")
+        @classmethod
+        def _in_unit_interval(cls, v):
+            if v != "auto" and not 0.0 <= v <= 1.0:
+                raise ValueError("shrinkage must lie in [0, 1] or be 'auto'")
+            return v
+
+    def fit(self, X, y, n_classes, validation=None, seed=0, progress=False):
+        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis as Sk
+
+        classes = np.unique(y)
+        priors = np.full(len(classes), 1.0 / len(classes)) if self.params.priors == "uniform" else None
+        sk = Sk(solver="lsqr", shrinkage=self.params.shrinkage, priors=priors)
+        sk.fit(X, y)
+        coef, intercept = sk.coef_, sk.intercept_
+        if len(classes) == 2:  # binary: sklearn keeps one row, the log-odds of the second class
+            coef, intercept = np.vstack([np.zeros_like(coef[0]), coef[0]]), np.array([0.0, intercept[0]])
+        self.coef_, self.intercept_ = _full_rows(n_classes, X.shape[1], sk.classes_, coef, intercept)
+        return self
 
 
-__all__ = ["LogisticRegression"]
+
+__all__ = ["LDA", "LogisticRegression"]
