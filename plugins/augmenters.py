@@ -172,18 +172,24 @@ class Reverb(Augmenter):
 
 
 class Codec(Augmenter):
-    """A lossy round trip through soundfile: OGG/Vorbis or MP3, one chosen from `formats`."""
+    """A lossy round trip: OGG/Vorbis or MP3 (soundfile), AAC in M4A, Opus in WebM or AMR-NB (FFmpeg), one chosen from `formats`."""
 
     name = "codec"
 
     class Params(Params):
-        formats: list[Literal["ogg", "mp3"]] = Field(["ogg", "mp3"], min_length=1, description="codecs, one chosen")
+        formats: list[Literal["ogg", "mp3", "aac", "opus", "amr"]] = Field(
+            ["ogg", "mp3"], min_length=1,
+            description="codecs, one chosen (aac: 64 kbit/s M4A; opus: 32 kbit/s WebM; amr: AMR-NB 12.2 kbit/s, 8 kHz)")
         p: float = Field(0.15, ge=0.0, le=1.0, description="probability of applying it")
 
     def apply(self, y, sr, rng):
         import soundfile as sf
 
         fmt = self.params.formats[int(rng.integers(len(self.params.formats)))]
+        if fmt in ("aac", "opus", "amr"):
+            from ser_framework import codec_round_trip
+
+            return codec_round_trip(y, sr, fmt)
         buf = io.BytesIO()
         try:
             if fmt == "ogg":

@@ -38,6 +38,7 @@ __version__ = "0.1.0"
 _LAZY = {
     # audio and features
     "load_audio": "audio", "audio_info": "audio", "AUDIO_SUFFIXES": "audio",
+    "encode_audio": "audio_ffmpeg:encode", "codec_round_trip": "audio_ffmpeg:round_trip",
     "AudioContext": "spectral", "pool": "pooling", "STATS": "pooling",
     # configs, plugins, experiments
     "load_config": "config", "get_registry": "plugins",

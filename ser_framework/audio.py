@@ -1,8 +1,10 @@
 """The one audio-loading path used by training, prediction, evaluation and the app.
 
 Decoding is done with soundfile (WAV, FLAC, OGG, MP3 and more, any sample rate
-and channel count; the extension does not matter), then mixed down to mono and
-resampled. Every failure becomes a :class:`~ser_framework.errors.AudioError`
+and channel count; the extension does not matter) or, for the phone and browser
+containers libsndfile cannot read (AAC in MP4/M4A/3GP, Opus in WebM, AMR, WMA),
+with FFmpeg through PyAV (:mod:`ser_framework.audio_ffmpeg`); then mixed down to
+mono and resampled. Every failure becomes a :class:`~ser_framework.errors.AudioError`
 subclass with a message meant for a person.
 """
 from __future__ import annotations
@@ -38,7 +40,8 @@ SILENCE_DBFS = -60.0
 #: lowest source sample rate accepted (Hz); speech needs more bandwidth than this gives
 MIN_SAMPLE_RATE = 4000
 #: file name endings datasets list as audio (load_audio reads by content, these are the usual names)
-AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au", ".caf")
+AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au", ".caf",
+                  ".m4a", ".mp4", ".3gp", ".aac", ".webm", ".mka", ".amr", ".wma")
 
 
 @dataclass(frozen=True)
@@ -66,20 +69,26 @@ _MAGIC = (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"FORM", b"caff", b".snd"
 
 
 def _sniff(source) -> str | None:
-    """``"container"`` for a known header, ``"mp3"`` for an MP3 one, ``None`` if unknown."""
+    """``"container"`` for a header libsndfile knows, ``"ffmpeg:<container>"`` for a phone or browser
+    one (:func:`ser_framework.audio_ffmpeg.sniff`), ``"mp3"`` for an MP3 one, ``None`` if unknown."""
+    from .audio_ffmpeg import sniff as sniff_ffmpeg
+
     head = b""
     try:
         if isinstance(source, (str, os.PathLike)):
             with open(source, "rb") as f:
-                head = f.read(4)
+                head = f.read(12)
         elif hasattr(source, "read") and hasattr(source, "seek") and hasattr(source, "tell"):
             pos = source.tell()
-            head = source.read(4)
+            head = source.read(12)
             source.seek(pos)
     except (OSError, ValueError):
         return None
     if not isinstance(head, bytes):
         return None
+    container = sniff_ffmpeg(head)
+    if container:  # before MP3: an ADTS header has MP3's frame sync too
+        return f"ffmpeg:{container}"
     if head.startswith(_MAGIC):
         return "container"
     if head.startswith(b"ID3") or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
@@ -159,6 +168,12 @@ def _decoder(source):
     elif isinstance(source, (str, os.PathLike)):
         _check_path(source)
     kind = _sniff(source)
+    if kind is not None and kind.startswith("ffmpeg:"):
+        from .audio_ffmpeg import FFmpegReader
+
+        with FFmpegReader(source, name, kind.split(":", 1)[1]) as f:
+            yield f
+        return
     with _quiet_native_stderr(active=kind != "container"):
         try:
             f = sf.SoundFile(source)

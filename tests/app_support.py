@@ -55,6 +55,16 @@ def bundle_for_tests(tmp_path_factory) -> str | None:
     return str(run_dir / "model")
 
 
+def m4a_bytes(path: Path = CLIP) -> bytes:
+    """A corpus clip as a phone's voice memo holds it: AAC in M4A (``ser_framework.encode_audio``)."""
+    import soundfile as sf
+
+    from ser_framework import encode_audio
+
+    y, sr = sf.read(path, dtype="float32")
+    return encode_audio(y, sr, "aac")[0]
+
+
 def wav_bytes(path: Path = CLIP, seconds: float | None = None, subtype: str = "PCM_16") -> bytes:
     """A corpus clip converted to WAV in memory (optionally cut to ``seconds``)."""
     import soundfile as sf

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from app_support import APP_FILE, CLIP, CORPUS, bundle_for_tests, wav_bytes
+from app_support import APP_FILE, CLIP, CORPUS, bundle_for_tests, m4a_bytes, wav_bytes
 
 pytestmark = pytest.mark.corpus
 
@@ -72,7 +72,8 @@ def check_answer(at, expected):
 
 
 def test_page_starts_without_an_answer(app):
-    assert len(app.file_uploader) == 1 and app.file_uploader[0].allowed_type == [".wav"]
+    assert len(app.file_uploader) == 1
+    assert {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".webm", ".amr"} <= set(app.file_uploader[0].allowed_type)
     assert len(app.audio_input) == 1
     assert not app.title and not app.error
     assert not app.sidebar.children  # no sidebar
@@ -82,6 +83,17 @@ def test_upload_shows_dominant_emotion_and_top3(app, expected):
     app.file_uploader[0].set_value(("clip.wav", wav_bytes(), "audio/wav"))
     app.run()
     check_answer(app, expected)
+
+
+def test_a_phone_voice_memo_is_answered_as_the_core_answers_it(app, model, tmp_path):
+    """An M4A (AAC) upload, which libsndfile cannot read, is decoded with FFmpeg like any other clip."""
+    from ser_framework.bundle import load_bundle
+
+    memo = tmp_path / "memo.m4a"
+    memo.write_bytes(m4a_bytes())
+    app.file_uploader[0].set_value(("memo.m4a", memo.read_bytes(), "audio/mp4"))
+    app.run()
+    check_answer(app, load_bundle(model).predict(memo))
 
 
 def test_recording_gives_the_same_answer_as_upload(app, expected):

@@ -125,6 +125,35 @@ def test_gain_reverb_codec_trim_pad_do_what_they_say(registry):
     assert abs(10 * np.log10(np.mean(padded[: SR].astype(np.float64) ** 2)) + 60) < 0.5
 
 
+@pytest.mark.parametrize("fmt, sr", [("aac", SR), ("aac", 22050), ("opus", SR), ("opus", 22050), ("opus", 11025),
+                                     ("amr", SR), ("amr", 22050)])
+def test_codec_phone_and_browser_round_trips(registry, fmt, sr):
+    """AAC in M4A, Opus in WebM, AMR-NB (FFmpeg): the same rate, the speech kept, the codec's own delay only."""
+    import soxr
+
+    y, _ = voiced()
+    y = y if sr == SR else soxr.resample(y, SR, sr).astype(np.float32)
+    codec = _build(registry, "codec", formats=[fmt])
+    coded = codec.apply(y, sr, np.random.default_rng(0))
+    assert coded.dtype == np.float32 and not np.array_equal(coded[: len(y)], y)
+    np.testing.assert_array_equal(coded, codec.apply(y, sr, np.random.default_rng(1)))  # no randomness in it
+    part = slice(int(0.5 * sr), int(1.7 * sr))  # the speech
+    if fmt == "amr":  # a speech codec at 8 kHz: the band below 4 kHz, its shape kept, not its waveform
+        low = soxr.resample(soxr.resample(y, sr, 8000), 8000, sr)
+        lag = max(range(0, sr // 40), key=lambda k: float(low[part] @ coded[part.start + k: part.stop + k]))
+        a, b = low[part], coded[part.start + lag: part.stop + lag]
+        assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.4
+        spectrum, f = np.abs(np.fft.rfft(coded[part])), np.fft.rfftfreq(part.stop - part.start, 1 / sr)
+        assert spectrum[f > 4200].max() < 0.01 * spectrum.max()
+        assert len(y) <= len(coded) <= len(y) + sr // 20
+        return
+    delay = 1024 if fmt == "aac" else 0  # AAC's encoder delay stays in the decoded track; WebM trims Opus's
+    assert len(y) + delay <= len(coded) <= len(y) + delay + 1100 * sr / 16000
+    residual = coded[delay:][part] - y[part]
+    snr = 10 * np.log10(np.sum(y[part].astype(np.float64) ** 2) / np.sum(residual.astype(np.float64) ** 2))
+    assert snr > 10.0, snr  # a lossy copy of the speech, aligned, not noise
+
+
 def _level_db(y, start: float, stop: float) -> float:
     """Mean power (dB re full scale) of ``y`` between ``start`` and ``stop`` seconds."""
     part = np.asarray(y[int(start * SR): int(stop * SR)], np.float64)
@@ -206,7 +235,8 @@ def test_conditions_are_reproducible(registry):
 
 def test_condition_names():
     assert resolve_names(None) == []
-    assert resolve_names("all") == list(IN_ALL) == [n for n in CONDITIONS if n != "browser"]
+    assert resolve_names("all") == list(IN_ALL) == [n for n in CONDITIONS if n not in ("aac", "opus", "amr", "browser")]
+    assert resolve_names("aac,opus") == ["clean", "aac", "opus"]  # named only, like browser
     assert resolve_names("browser") == ["clean", "browser"]  # named only: it needs the webrtc extra
     assert resolve_names(["pink_10db", "resample_8k"]) == ["clean", "pink_10db", "resample_8k"]
     assert resolve_names("ogg, mp3") == ["clean", "ogg", "mp3"]
@@ -243,7 +273,7 @@ def test_augmentation_config_errors_have_paths(tmp_path):
     assert "unknown parameter" in problems["augmentation.chains"]
     assert "min_snr_db (30.0) must be <= max_snr_db (5.0)" in problems["augmentation.chain.0.params"]
     assert "unknown augmenter 'echo'" in problems["augmentation.chain.1.name"]
-    assert "must be one of ogg or mp3" in problems["augmentation.chain.2.params.formats.0"]
+    assert "must be one of ogg, mp3, aac, opus or amr" in problems["augmentation.chain.2.params.formats.0"]
     assert problems["augmentation.chain.3.params.p"] == "must be <= 1.0, got 2"
     assert "expected a mapping" in problems["augmentation.chain.4"]
     assert "unknown condition 'underwater'" in problems["evaluation.conditions"]

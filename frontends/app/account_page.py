@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ser_framework import AccountError, SerError, SignInThrottled, sign_in, sign_up
-from ser_frontends.app import session
+from ser_frontends.app import logic, session
 
 #: the name of the profile the app makes for each account
 APP_PROFILE = "my voice"
@@ -69,7 +69,7 @@ def _enrolment(user) -> None:
         st.caption(f"Your voice profile is made of {existing.n_clips} clips. Add more to refine it.")
     recordings = st.session_state.setdefault(RECORDINGS_KEY, [])
     left, right = st.columns(2)
-    uploads = left.file_uploader("Upload sentences (WAV)", type=["wav"], accept_multiple_files=True,
+    uploads = left.file_uploader("Upload sentences", type=logic.UPLOAD_TYPES, accept_multiple_files=True,
                                  key=f"enrol-upload-{st.session_state.get(ENROLMENTS_KEY, 0)}")
     recorded = right.audio_input("Record a sentence", key=f"enrol-record-{len(recordings)}", sample_rate=48000)
     if recorded is not None:

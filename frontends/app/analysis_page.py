@@ -94,11 +94,11 @@ def render() -> None:
         st.stop()
     user = session.current_user()
     limit = f"{max_seconds / 60:g} minutes" if max_seconds >= 120 else f"{max_seconds:g} seconds"
-    st.caption(f"Upload a WAV file or record your voice, up to {limit}. "
+    st.caption(f"Upload a recording (WAV, MP3, M4A, OGG, FLAC, WebM, ...) or record your voice, up to {limit}. "
                f"Recordings longer than {logic.TIMELINE_AFTER:g} seconds get a timeline of emotions.")
 
     left, right = st.columns(2)
-    upload = left.file_uploader("Upload a WAV file", type=["wav"], key="upload",
+    upload = left.file_uploader("Upload a recording", type=logic.UPLOAD_TYPES, key="upload",
                                 on_change=_remember, args=("upload",))
     recording = right.audio_input("Record in the browser", key="record", sample_rate=48000,
                                   on_change=_remember, args=("record",))

@@ -27,7 +27,7 @@ import io
 import os
 from dataclasses import dataclass, field
 
-from ser_framework import EmptyAudioError, SerError
+from ser_framework import AUDIO_SUFFIXES, EmptyAudioError, SerError
 
 MODEL_ENV = "SER_MODEL"
 PLUGINS_DIRS_ENV = "SER_PLUGINS_DIRS"
@@ -36,6 +36,8 @@ MAX_SECONDS_ENV = "SER_APP_MAX_SECONDS"
 MAX_SECONDS = 3600.0
 #: Recordings longer than this (seconds) get a timeline instead of one answer.
 TIMELINE_AFTER = 30.0
+#: File endings the upload buttons offer: every format the decoder reads (WAV, FLAC, MP3, OGG, M4A, WebM, ...)
+UPLOAD_TYPES = [suffix.lstrip(".") for suffix in AUDIO_SUFFIXES]
 #: How many emotions the page lists under the dominant one.
 TOP_N = 3
 

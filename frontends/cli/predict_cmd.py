@@ -170,6 +170,8 @@ def evaluate(data_dir, model, dataset, as_json, jobs, conditions, seed, enrol, s
     With --conditions, each clip is also degraded (resampled, noisy, quieter,
     reverberant, codec round trips, trimmed, padded; see the README) and scored
     again: UAR per condition and the worst condition's share of the clean UAR.
+    "all" is the standard suite; aac, opus, amr (phone and browser codecs) and
+    browser are scored only when named.
     With --enrol N, each speaker's N enrolment clips form its profile and the
     rest are scored with it (degraded clips against the clean enrolment
     profile; the JSON's "enrol" also gives the conditions with degraded
