@@ -376,3 +376,44 @@ def test_a_long_phone_recording_is_read_in_blocks_from_bytes(tmp_path):
     whole = load_audio(io.BytesIO(data.getvalue()), sample_rate=22050)
     n = min(len(whole), sum(map(len, blocks))) - 2048  # the same samples (the ends resample apart)
     np.testing.assert_allclose(np.concatenate(blocks)[:n], whole[:n], atol=2e-3)
+
+
+def test_a_phone_file_over_the_limit_is_refused_from_its_container(tmp_path, monkeypatch):
+    from ser_framework.audio_ffmpeg import FFmpegReader
+
+    path = _encoded(tmp_path / "long.m4a", _tone(3.0))
+    with pytest.raises(errors.AudioTooLongError, match=r"too long: 3\.\d s, the limit is 2 s"):
+        load_audio(path, max_duration=2.0)
+
+    def no_read(*a, **k):
+        raise AssertionError("decoded samples of a file that is too long")
+
+    monkeypatch.setattr(FFmpegReader, "read", no_read)
+    with pytest.raises(errors.AudioTooLongError):
+        load_audio(path, max_duration=2.0)
+
+
+def test_a_webm_that_states_no_length_is_decoded_whole_then_checked(tmp_path, monkeypatch):
+    """MediaRecorder's WebM names no duration: the track is decoded to learn it, and the limits still hold."""
+    from ser_framework.audio_ffmpeg import FFmpegReader
+
+    path = _encoded(tmp_path / "note.webm", _tone(3.0, sr=48000), sr=48000, container="webm", codec="libopus")
+    stated = load_audio(path, sample_rate=SR)
+    monkeypatch.setattr(FFmpegReader, "_stated_frames", lambda self: 0)
+    assert audio_info(path).duration == pytest.approx(3.0, abs=0.03)
+    np.testing.assert_array_equal(load_audio(path, sample_rate=SR), stated)
+    with pytest.raises(errors.AudioTooLongError, match="the limit is 2 s"):
+        load_audio(path, max_duration=2.0)
+
+
+@pytest.mark.parametrize("codec, rate", [("aac", 44100), ("opus", 48000), ("amr", 8000)])
+def test_encode_audio_makes_a_mono_file_of_the_codec(codec, rate, tmp_path):
+    from ser_framework import encode_audio
+
+    stereo = np.stack([_tone(1.0, sr=44100), 0.5 * _tone(1.0, sr=44100)], axis=1)
+    data, encoded_at = encode_audio(stereo, 44100, codec)
+    path = tmp_path / f"clip.{codec}"
+    path.write_bytes(data)
+    info = audio_info(path)
+    assert (encoded_at, info.channels, info.sample_rate) == (rate, 1, rate)
+    assert info.format.startswith({"aac": "AAC in MP4", "opus": "OPUS in WebM", "amr": "AMRNB in AMR"}[codec])
