@@ -86,11 +86,11 @@ def _sniff(source) -> str | None:
         return None
     if not isinstance(head, bytes):
         return None
+    if head.startswith(_MAGIC):
+        return "container"
     container = sniff_ffmpeg(head)
     if container:  # before MP3: an ADTS header has MP3's frame sync too
         return f"ffmpeg:{container}"
-    if head.startswith(_MAGIC):
-        return "container"
     if head.startswith(b"ID3") or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
         return "mp3"
     return None

@@ -48,7 +48,8 @@ CONDITIONS: dict[str, list[dict]] = {
     "browser": [_fixed("webrtc", min_gain_db=10.0, max_gain_db=10.0, min_target_dbfs=3, max_target_dbfs=3,
                        noise_suppression=[3])],
 }
-#: conditions scored only when named: `browser` needs an optional package, `aac` and `opus` came later
+#: conditions scored only when named: `browser` needs an optional package; `aac`, `opus` and `amr` came
+#: after the reports made with `all`
 NAMED_ONLY = ("aac", "opus", "amr", "browser")
 #: the conditions `all` names: the standard suite
 IN_ALL = tuple(name for name in CONDITIONS if name not in NAMED_ONLY)
