@@ -349,6 +349,28 @@ def test_cli_bad_files_among_good_ones_each_get_their_answer(tmp_path, tiny_bund
     assert len(errors) == 2 and "notes.wav: not an audio file" in errors[0] and "not found" in errors[1]
 
 
+def test_cli_predicts_every_audio_file_in_a_folder(tmp_path, tiny_bundle_dir):
+    """A folder stands for the audio files under it (all depths, sorted; other and hidden files skipped);
+    a folder holding none gets its own error line and the rest are still answered."""
+    memos = tmp_path / "memos"
+    (memos / "week 2").mkdir(parents=True)
+    (memos / ".trash").mkdir()
+    b = _write(memos / "b.wav", _tone(1.0))
+    a = _encoded(memos / "week 2" / "a.m4a", _tone(1.0))
+    _write(memos / ".trash" / "old.wav", _tone(1.0))
+    (memos / "notes.txt").write_text("not audio")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    single = _write(tmp_path / "single.flac", _tone(1.0), format="FLAC")
+
+    result = _predict_cli([str(memos), str(empty), str(single), "-m", str(tiny_bundle_dir), "--json"])
+    assert result.exit_code == 1
+    entries = json.loads(result.stdout)
+    assert [e["path"] for e in entries] == [str(b), str(a), str(empty), str(single)]
+    assert all("label" in entries[i] for i in (0, 1, 3))
+    assert "is a folder, not an audio file, and holds none" in entries[2]["error"]
+
+
 @pytest.mark.parametrize("case", ["nan_samples", "random_bytes_mp3_sync"])
 def test_cli_subprocess_exit_code_and_stderr(case, tmp_path, tiny_bundle_dir):
     """The real console entry point: exit status 1, exactly one stderr line, no traceback.

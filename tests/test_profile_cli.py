@@ -114,3 +114,26 @@ def test_predict_with_a_stored_profile_gives_the_profiles_answer(data_dir, clips
     (entry,) = json.loads(out)
     assert entry["label"] == expected.label
     assert entry["probabilities"] == pytest.approx(dict(expected.top(3)))
+
+
+def test_profile_from_a_folder_of_recordings(data_dir, clips, tiny_bundle_dir, tmp_path):
+    """``ser profile create NAME FOLDER``: the audio files under it, as if named one by one."""
+    import shutil
+
+    from ser_framework import DataStore, SpeakerProfile, load_bundle, local_user
+
+    voice, _ = clips
+    folder = tmp_path / "my voice"
+    folder.mkdir()
+    for path in voice[:4]:
+        shutil.copy(path, folder)
+    (folder / "readme.txt").write_text("four sentences")
+    code, out = ser("profile", "create", "me", folder, "--model", tiny_bundle_dir)
+    assert code == 0 and "profile 'me': 4 clips" in out, out
+    expected = SpeakerProfile.enrol(load_bundle(tiny_bundle_dir), sorted(str(folder / p.split("/")[-1])
+                                                                        for p in voice[:4]), "me")
+    assert local_user(DataStore(data_dir)).profile("me") == expected
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    code, out = ser("profile", "add", "me", empty, "--model", tiny_bundle_dir)
+    assert code == 1 and "is a folder, not an audio file, and holds none" in out and "Traceback" not in out

@@ -89,6 +89,43 @@ def load_model(model, **kwargs):
         return load_bundle(model, **kwargs)
 
 
+def expand_folders(paths) -> list[str]:
+    """``paths`` with each folder replaced by the audio files under it (all depths, sorted).
+
+    A file is audio by its ending (``ser_framework.AUDIO_SUFFIXES``); hidden files
+    and folders are skipped. A folder that holds none stays in the list as it is,
+    so its own error line says so (see :func:`empty_folder_error`). Files keep
+    their place and spelling.
+    """
+    from pathlib import Path
+
+    from ser_framework import AUDIO_SUFFIXES
+
+    out: list[str] = []
+    for path in paths:
+        folder = Path(path)
+        if not folder.is_dir():
+            out.append(path)
+            continue
+        found = sorted(str(p) for p in folder.rglob("*")
+                       if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+        out.extend(found or [path])
+    return out
+
+
+def empty_folder_error(path):
+    """The error of a folder :func:`expand_folders` left in place, or ``None`` if ``path`` is no folder."""
+    from pathlib import Path
+
+    from ser_framework import AUDIO_SUFFIXES, AudioNotFoundError
+
+    if not Path(path).is_dir():
+        return None
+    return AudioNotFoundError(f"{path} is a folder, not an audio file, and holds none "
+                              f"(looked for {', '.join(AUDIO_SUFFIXES[:6])}, ...)")
+
+
 def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 

@@ -5,7 +5,16 @@ import json
 
 import click
 
-from .common import handle_errors, load_model, model_option, one_line, plugins_dir_option, quiet_option
+from .common import (
+    empty_folder_error,
+    expand_folders,
+    handle_errors,
+    load_model,
+    model_option,
+    one_line,
+    plugins_dir_option,
+    quiet_option,
+)
 
 
 @click.command()
@@ -26,7 +35,7 @@ from .common import handle_errors, load_model, model_option, one_line, plugins_d
 @quiet_option
 @handle_errors
 def predict(files, model, top, as_json, segments, csv_path, min_confidence, profile_name, plugins_dirs, quiet):
-    """Predict the dominant emotion of each audio FILE.
+    """Predict the dominant emotion of each audio FILE (a folder: every audio file under it).
 
     Every good file is answered; each file that cannot be used gets its own
     error line (with --json, an entry with an "error" field) and the exit code
@@ -38,6 +47,7 @@ def predict(files, model, top, as_json, segments, csv_path, min_confidence, prof
     """
     import dataclasses
 
+    files = expand_folders(files)
     bundle = load_model(model, plugins_dirs=plugins_dirs)
     profile = None
     if profile_name is not None:
@@ -115,6 +125,9 @@ def _predict_all(bundle, files, profile=None):
 def _one(bundle, profile, path):
     from ser_framework import SerError
 
+    empty = empty_folder_error(path)
+    if empty is not None:
+        return path, empty
     try:
         return path, _predict_clip(bundle, path, profile)
     except SerError as exc:

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from .common import handle_errors, load_model, model_option, plugins_dir_option
+from .common import empty_folder_error, expand_folders, handle_errors, load_model, model_option, plugins_dir_option
 
 
 def _local():
@@ -28,6 +28,10 @@ def stored_profile(name: str):
 def _enrolled(name, clips, model, plugins_dirs, existing=None):
     from ser_framework import SpeakerProfile
 
+    clips = expand_folders(clips)
+    empty = next((e for e in map(empty_folder_error, clips) if e is not None), None)
+    if empty is not None:
+        raise empty
     bundle = load_model(model, plugins_dirs=plugins_dirs)
 
     live = sys.stderr.isatty()  # one line rewritten in a terminal, one line per clip in a log
@@ -56,7 +60,7 @@ def _clips_command(func):
 
 @_clips_command
 def create(name, clips, model, plugins_dirs):
-    """Create the profile NAME from a speaker's CLIPS (at least 3, ordinary speech)."""
+    """Create the profile NAME from a speaker's CLIPS (at least 3, ordinary speech; a folder: its audio files)."""
     from ser_framework import ProfileError
 
     me = _local()
@@ -69,7 +73,7 @@ def create(name, clips, model, plugins_dirs):
 
 @_clips_command
 def add(name, clips, model, plugins_dirs):
-    """Add CLIPS of the same speaker to the profile NAME."""
+    """Add CLIPS of the same speaker to the profile NAME (a folder: its audio files)."""
     me = _local()
     made = _enrolled(name, clips, model, plugins_dirs, existing=me.profile(name))
     me.save_profile(made)
