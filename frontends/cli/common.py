@@ -122,8 +122,9 @@ def empty_folder_error(path):
 
     if not Path(path).is_dir():
         return None
+    common = [s for s in (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".webm") if s in AUDIO_SUFFIXES]
     return AudioNotFoundError(f"{path} is a folder, not an audio file, and holds none "
-                              f"(looked for {', '.join(AUDIO_SUFFIXES[:6])}, ...)")
+                              f"(looked for {', '.join(common)} and {len(AUDIO_SUFFIXES) - len(common)} more endings)")
 
 
 def one_line(exc: BaseException) -> str:
