@@ -62,7 +62,7 @@ class FFmpegReader:
             self.channels = int(ctx.channels or 0) or 1
             self.format = f"{ctx.name.upper()} in {CONTAINERS.get(container, container)}"  # e.g. "AAC in MP4"
             self._resampler = av.AudioResampler(format="fltp")  # planar float32, same rate and layout
-            self._frames = self._decode()
+            self._blocks = self._decode()  # decoded (samples, channels) blocks, in order
             self._pending: list[np.ndarray] = []
             self._pending_n = 0
             self.frames = self._stated_frames()
@@ -100,7 +100,7 @@ class FFmpegReader:
 
     def _fill(self, n: int) -> None:
         while self._pending_n < n:
-            block = next(self._frames, None)
+            block = next(self._blocks, None)
             if block is None:
                 return
             self._pending.append(block)

@@ -14,7 +14,12 @@ LDA_WEIGHTS = "lda.npz"
 
 
 def _full_rows(n_classes, n_features, classes, coef, intercept):
-    """Weights for all ``n_classes`` (a class absent from the training rows is never predicted)."""
+    """Weights for all ``n_classes`` (a class absent from the training rows is never predicted).
+
+    With two classes sklearn keeps one row, the log-odds of the second: the first gets zeros.
+    """
+    if len(classes) == 2 and coef.shape[0] == 1:
+        coef, intercept = np.vstack([np.zeros_like(coef[0]), coef[0]]), np.array([0.0, intercept[0]])
     full_coef = np.zeros((n_classes, n_features))
     full_intercept = np.full(n_classes, -1e9)
     full_coef[classes], full_intercept[classes] = coef, intercept
@@ -61,10 +66,7 @@ class LogisticRegression(_LinearSoftmax):
         cw = None if p.class_weight == "none" else "balanced"
         sk = Sk(C=p.C, max_iter=p.max_iter, class_weight=cw, random_state=seed)
         sk.fit(X, y)
-        coef, intercept = sk.coef_, sk.intercept_
-        if len(sk.classes_) == 2 and coef.shape[0] == 1:  # binary: sklearn keeps one row
-            coef, intercept = np.vstack([np.zeros_like(coef[0]), coef[0]]), np.array([0.0, intercept[0]])
-        self.coef_, self.intercept_ = _full_rows(n_classes, X.shape[1], sk.classes_, coef, intercept)
+        self.coef_, self.intercept_ = _full_rows(n_classes, X.shape[1], sk.classes_, sk.coef_, sk.intercept_)
         return self
 
 
@@ -93,12 +95,8 @@ class LDA(_LinearSoftmax):
         priors = np.full(len(classes), 1.0 / len(classes)) if self.params.priors == "uniform" else None
         sk = Sk(solver="lsqr", shrinkage=self.params.shrinkage, priors=priors)
         sk.fit(X, y)
-        coef, intercept = sk.coef_, sk.intercept_
-        if len(classes) == 2:  # binary: sklearn keeps one row, the log-odds of the second class
-            coef, intercept = np.vstack([np.zeros_like(coef[0]), coef[0]]), np.array([0.0, intercept[0]])
-        self.coef_, self.intercept_ = _full_rows(n_classes, X.shape[1], sk.classes_, coef, intercept)
+        self.coef_, self.intercept_ = _full_rows(n_classes, X.shape[1], sk.classes_, sk.coef_, sk.intercept_)
         return self
-
 
 
 __all__ = ["LDA", "LogisticRegression"]
