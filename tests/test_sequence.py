@@ -50,6 +50,35 @@ def test_sequence_features_shape_mask_and_values(registry, name, channels):
     assert np.ptp(long[:, :-1], axis=0).max() > 1.0  # the frames change over time
 
 
+@pytest.mark.parametrize("name, spectral", [("log_mel_frames", 64), ("mfcc_frames", 60)])
+def test_prosody_channels_follow_the_pitch_and_leave_the_spectra_alone(registry, name, spectral):
+    plain = registry.build("feature", {"name": name, "params": {"max_frames": 80}})
+    with_prosody = registry.build("feature", {"name": name, "params": {"max_frames": 80, "prosody": True}})
+    assert with_prosody.frame_shape == (80, spectral + 4 + 1)
+    rows = {}
+    for f0 in (150.0, 300.0):
+        ctx = AudioContext(synth_voice(f0, seconds=2.0), SYNTH_SR)
+        a, b = plain.extract(ctx), with_prosody.extract(ctx)
+        np.testing.assert_array_equal(b[:, :spectral], a[:, :-1])  # the spectral channels are unchanged
+        np.testing.assert_array_equal(b[:, -1], a[:, -1])  # and so are the frames kept
+        real = int(b[:, -1].sum())
+        assert real >= 60 and np.all(b[real:] == 0)
+        rows[f0] = b[:real, spectral:-1]
+    low, high = rows[150.0], rows[300.0]
+    # F0 in semitones re 27.5 Hz: 150 Hz is 29.4 st, 300 Hz one octave (12 st) higher
+    assert abs(np.median(low[:, 0]) - 12 * np.log2(150 / 27.5)) < 1.0
+    assert abs(np.median(high[:, 0]) - np.median(low[:, 0]) - 12.0) < 1.0
+    for r in (low, high):
+        assert abs(np.median(r[:, 1])) < 0.5 and 1.0 < np.std(r[:, 1]) < 6.0  # the intonation (±2.5 and ±2 st), centred
+        np.testing.assert_allclose(r[:, 0] - r[:, 1], np.median(r[:, 0]), atol=0.6)
+        assert np.median(r[:, 2]) > 0.8  # a harmonic voice
+        assert np.ptp(r[:, 3]) > 3.0  # the syllables' energy rises and falls
+    # white noise has no pitch: low harmonicity, and both F0 channels stay flat where nothing is voiced
+    noise = np.random.default_rng(1).standard_normal(2 * SYNTH_SR).astype(np.float32) * 0.1
+    n = with_prosody.extract(AudioContext(noise, SYNTH_SR))
+    assert np.all(np.isfinite(n)) and np.median(n[n[:, -1] == 1, spectral + 2]) < 0.5
+
+
 def test_sequence_features_are_level_normalised_and_drop_silence(registry):
     y = synth_voice(250.0, seconds=1.0)
     gap = np.concatenate([y[:8000], np.zeros(16000, np.float32) + 1e-4 * y[:1].std(), y[8000:]])
