@@ -140,9 +140,9 @@ def test_ser_validate_reports_the_mismatch_before_reading_audio(tmp_path):
 
 
 # --------------------------------------------------------------------------- models
-def _sequences(registry, n_per_class=8, seed=0):
+def _sequences(registry, n_per_class=8, seed=0, frames=FRAMES):
     """Frames of voice-like clips at three pitches (the labels), different lengths."""
-    pipeline = FeaturePipeline([registry.build("feature", FRAMES)], {"sample_rate": SYNTH_SR})
+    pipeline = FeaturePipeline([registry.build("feature", frames)], {"sample_rate": SYNTH_SR})
     rows, labels = [], []
     for label, freq in enumerate((150.0, 300.0, 600.0)):
         for i in range(n_per_class):
@@ -153,10 +153,12 @@ def _sequences(registry, n_per_class=8, seed=0):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["crnn", "transformer"])
-def test_numpy_forward_pass_equals_keras(registry, name, tmp_path):
-    X, y = _sequences(registry)
-    clf = registry.build("classifier", {"name": name, "params": TINY[name]})
+@pytest.mark.parametrize("name, side", [("crnn", 0), ("crnn", 4), ("transformer", 0)])
+def test_numpy_forward_pass_equals_keras(registry, name, side, tmp_path):
+    """The numpy pass equals Keras's; with ``side_channels`` the prosody channels go around the convolutions."""
+    frames = {"name": FRAMES["name"], "params": {**FRAMES["params"], "prosody": bool(side)}}
+    X, y = _sequences(registry, frames=frames)
+    clf = registry.build("classifier", {"name": name, "params": {**TINY[name], **({"side_channels": side} if side else {})}})
     clf.fit(X, y, 3, validation=(X[::4], y[::4]), seed=1)
     rng = np.random.default_rng(0)
     noisy = X.copy()
@@ -175,6 +177,18 @@ def test_numpy_forward_pass_equals_keras(registry, name, tmp_path):
     assert sorted(saved) == ["sequence.json", "sequence.npz"]
     loaded = type(clf).load(tmp_path, clf.params)
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    if side:  # the side channels reach the output: changing only them changes the probabilities
+        moved = X.copy()
+        moved[..., -1 - side:-1] += 3.0 * moved[..., -1:]
+        assert np.abs(clf.predict_proba(moved) - clf.predict_proba(X)).max() > 1e-4
+        assert clf.keras_model.get_layer("conv0").get_weights()[0].shape[:2] == (3, 3)
+
+
+def test_crnn_side_channels_need_channels_left_for_the_convolutions(registry):
+    clf = registry.build("classifier", {"name": "crnn", "params": {**TINY["crnn"], "side_channels": 14}})
+    X, y = _sequences(registry, n_per_class=2)  # 16 channels: 2 left, the two blocks need 4
+    with pytest.raises(ValueError, match="needs at least 18 channels; the features give 16"):
+        clf.fit(X, y, 3, validation=(X, y), seed=1)
 
 
 def test_sequence_weights_of_another_model_are_refused(registry, tmp_path):

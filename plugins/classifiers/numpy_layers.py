@@ -53,6 +53,13 @@ def max_pool(x: np.ndarray, size: int, axes: tuple[int, ...]) -> np.ndarray:
     return x
 
 
+def mean_pool(x: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """``AveragePooling1D`` with pool = strides = ``size`` along ``axis`` (padding "valid": the rest is dropped)."""
+    n = x.shape[axis] // size
+    x = np.take(x, np.arange(n * size), axis=axis)
+    return x.reshape(x.shape[:axis] + (n, size) + x.shape[axis + 1:]).mean(axis=axis + 1)
+
+
 def gru(x: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray,
         reverse: bool = False) -> np.ndarray:
     """Keras ``GRU(return_sequences=True)`` with its defaults (tanh, sigmoid, ``reset_after=True``).
