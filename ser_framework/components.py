@@ -162,6 +162,14 @@ class Classifier(Component):
     def load(cls, directory, params):  # pragma: no cover - interface
         raise NotImplementedError
 
+    def check_input(self, shape: tuple[int, ...]) -> list[tuple[str, str]]:
+        """Problems with the input this classifier would get, as ``(param, message)`` pairs.
+
+        Called while a config is validated, before any audio is read, for a sequence
+        classifier with ``shape`` = (frames, channels) of its extractor (the mask left out).
+        """
+        return []
+
 
 class Augmenter(Component):
     """An audio transform: ``apply(y, sr, rng) -> y``.

@@ -323,6 +323,10 @@ def input_kind_problems(config: dict, registry) -> list[tuple[str, str]]:
     if sequences and config.get("selectors"):
         problems.append(("selectors", "must be empty with a sequence extractor (its frames go to the "
                                       "classifier unchanged; sequence classifiers normalise them)"))
+    if len(features) == 1 and sequences and taken == "sequence" and not problems:
+        frames, channels = registry.build("feature", features[0]).frame_shape
+        problems.extend((f"classifier.params.{param}", message) for param, message in
+                        registry.build("classifier", classifier).check_input((frames, channels - 1)))
     return problems
 
 

@@ -187,8 +187,21 @@ def test_numpy_forward_pass_equals_keras(registry, name, side, tmp_path):
 def test_crnn_side_channels_need_channels_left_for_the_convolutions(registry):
     clf = registry.build("classifier", {"name": "crnn", "params": {**TINY["crnn"], "side_channels": 14}})
     X, y = _sequences(registry, n_per_class=2)  # 16 channels: 2 left, the two blocks need 4
-    with pytest.raises(ValueError, match="needs at least 18 channels; the features give 16"):
+    with pytest.raises(ValueError, match="side_channels: 14 side channels and 2 convolution blocks need at least "
+                                         "18 channels; the features give 16"):
         clf.fit(X, y, 3, validation=(X, y), seed=1)
+    # and a config asking for it is refused before any audio is read, with the param's path
+    for max_frames, params, path, words in [
+        (16, {"side_channels": 14}, "side_channels", "need at least 18 channels; the features give 16"),
+        (8, {"conv_filters": [4, 4, 4, 4]}, "conv_filters", "4 convolution blocks need at least 16 frames"),
+    ]:
+        frames = {"name": "log_mel_frames", "params": {"n_mels": 16, "max_frames": max_frames}}
+        with pytest.raises(ConfigError) as err:
+            validate(_raw([frames], {"name": "crnn", "params": params}), registry)
+        problems = dict(err.value.problems)
+        assert words in problems[f"classifier.params.{path}"], problems
+    prosody = {"name": "log_mel_frames", "params": {"n_mels": 16, "prosody": True}}
+    assert validate(_raw([prosody], {"name": "crnn", "params": {"side_channels": 4}}), registry)["classifier"]
 
 
 def test_sequence_weights_of_another_model_are_refused(registry, tmp_path):

@@ -39,14 +39,23 @@ class CRNN(SequenceClassifier):
     def pool(self) -> int:
         return 2 ** len(self.params.conv_filters)
 
+    def check_input(self, shape):
+        frames, channels = shape
+        p, blocks = self.params, len(self.params.conv_filters)
+        if frames < self.pool:
+            return [("conv_filters", f"{blocks} convolution blocks need at least {self.pool} frames; "
+                                     f"the features give {frames}")]
+        if channels - p.side_channels < self.pool:
+            return [("side_channels", f"{p.side_channels} side channels and {blocks} convolution blocks need at "
+                                      f"least {p.side_channels + self.pool} channels; the features give {channels}")]
+        return []
+
     def build_keras(self, keras, frames, channels, n_classes):
         L, p = keras.layers, self.params
-        if frames < self.pool or channels < self.pool:
-            raise ValueError(f"crnn with {len(p.conv_filters)} blocks needs at least {self.pool} frames and channels")
+        problems = self.check_input((frames, channels))
+        if problems:
+            raise ValueError("; ".join(f"{param}: {message}" for param, message in problems))
         spectral = channels - p.side_channels
-        if spectral < self.pool:
-            raise ValueError(f"crnn with side_channels {p.side_channels} and {len(p.conv_filters)} blocks needs at "
-                             f"least {p.side_channels + self.pool} channels; the features give {channels}")
         F, M = keras.Input((frames, channels), name="frames"), keras.Input((frames,), name="mask")
         x = L.Reshape((frames, spectral, 1))(F[:, :, :spectral] if p.side_channels else F)
         for i, filters in enumerate(p.conv_filters):

@@ -43,21 +43,23 @@ def conv1d_same(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarr
     return cols @ kernel.reshape(k * c, f) + bias
 
 
-def max_pool(x: np.ndarray, size: int, axes: tuple[int, ...]) -> np.ndarray:
-    """``MaxPooling`` with pool = strides = ``size`` along ``axes`` (padding "valid": the rest is dropped)."""
+def _pool(x: np.ndarray, size: int, axes: tuple[int, ...], reduce) -> np.ndarray:
+    """Pool = strides = ``size`` along ``axes`` (padding "valid": the rest is dropped), reduced by ``reduce``."""
     for axis in axes:
         n = x.shape[axis] // size
         x = np.take(x, np.arange(n * size), axis=axis)
-        shape = x.shape[:axis] + (n, size) + x.shape[axis + 1:]
-        x = x.reshape(shape).max(axis=axis + 1)
+        x = reduce(x.reshape(x.shape[:axis] + (n, size) + x.shape[axis + 1:]), axis=axis + 1)
     return x
+
+
+def max_pool(x: np.ndarray, size: int, axes: tuple[int, ...]) -> np.ndarray:
+    """``MaxPooling`` with pool = strides = ``size`` along ``axes`` (padding "valid": the rest is dropped)."""
+    return _pool(x, size, axes, np.max)
 
 
 def mean_pool(x: np.ndarray, size: int, axis: int) -> np.ndarray:
     """``AveragePooling1D`` with pool = strides = ``size`` along ``axis`` (padding "valid": the rest is dropped)."""
-    n = x.shape[axis] // size
-    x = np.take(x, np.arange(n * size), axis=axis)
-    return x.reshape(x.shape[:axis] + (n, size) + x.shape[axis + 1:]).mean(axis=axis + 1)
+    return _pool(x, size, (axis,), np.mean)
 
 
 def gru(x: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray,
