@@ -184,7 +184,7 @@ def test_numpy_forward_pass_equals_keras(registry, name, side, tmp_path):
         assert clf.keras_model.get_layer("conv0").get_weights()[0].shape[:2] == (3, 3)
 
 
-def test_crnn_side_channels_need_channels_left_for_the_convolutions(registry):
+def test_sequence_classifiers_refuse_input_shapes_they_cannot_take(registry):
     clf = registry.build("classifier", {"name": "crnn", "params": {**TINY["crnn"], "side_channels": 14}})
     X, y = _sequences(registry, n_per_class=2)  # 16 channels: 2 left, the two blocks need 4
     with pytest.raises(ValueError, match="side_channels: 14 side channels and 2 convolution blocks need at least "
@@ -194,10 +194,12 @@ def test_crnn_side_channels_need_channels_left_for_the_convolutions(registry):
     for max_frames, params, path, words in [
         (16, {"side_channels": 14}, "side_channels", "need at least 18 channels; the features give 16"),
         (8, {"conv_filters": [4, 4, 4, 4]}, "conv_filters", "4 convolution blocks need at least 16 frames"),
+        (8, {"pool": 16, "name": "transformer"}, "pool", "pooling by 16 needs at least 16 frames; the features give 8"),
     ]:
         frames = {"name": "log_mel_frames", "params": {"n_mels": 16, "max_frames": max_frames}}
+        name = params.pop("name", "crnn")
         with pytest.raises(ConfigError) as err:
-            validate(_raw([frames], {"name": "crnn", "params": params}), registry)
+            validate(_raw([frames], {"name": name, "params": params}), registry)
         problems = dict(err.value.problems)
         assert words in problems[f"classifier.params.{path}"], problems
     prosody = {"name": "log_mel_frames", "params": {"n_mels": 16, "prosody": True}}

@@ -52,9 +52,6 @@ class CRNN(SequenceClassifier):
 
     def build_keras(self, keras, frames, channels, n_classes):
         L, p = keras.layers, self.params
-        problems = self.check_input((frames, channels))
-        if problems:
-            raise ValueError("; ".join(f"{param}: {message}" for param, message in problems))
         spectral = channels - p.side_channels
         F, M = keras.Input((frames, channels), name="frames"), keras.Input((frames,), name="mask")
         x = L.Reshape((frames, spectral, 1))(F[:, :, :spectral] if p.side_channels else F)

@@ -154,6 +154,9 @@ class SequenceClassifier(Classifier):
         keras.utils.set_random_seed(seed)
         tf.config.experimental.enable_op_determinism()
         _, T, D = F.shape
+        problems = self.check_input((T, D))  # what `ser validate` reports for a config
+        if problems:
+            raise ValueError("; ".join(f"{param}: {message}" for param, message in problems))
         model = self.build_keras(keras, T, D, n_classes)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=p.learning_rate),
                       loss="categorical_crossentropy")

@@ -52,10 +52,15 @@ class Transformer(SequenceClassifier):
                 raise ValueError(f"d_model ({self.d_model}) must be a multiple of heads ({self.heads})")
             return self
 
+    def check_input(self, shape):
+        frames = shape[0]
+        if frames < self.params.pool:
+            return [("pool", f"pooling by {self.params.pool} needs at least {self.params.pool} frames; "
+                             f"the features give {frames}")]
+        return []
+
     def build_keras(self, keras, frames, channels, n_classes):
         L, p, ops = keras.layers, self.params, keras.ops
-        if frames < p.pool:
-            raise ValueError(f"transformer with pool {p.pool} needs at least {p.pool} frames")
         F, M = keras.Input((frames, channels), name="frames"), keras.Input((frames,), name="mask")
         x = L.Conv1D(p.d_model, 3, padding="same", activation="relu", name="embed")(F)
         x = _position_layer(keras)(L.MaxPooling1D(p.pool)(x))
