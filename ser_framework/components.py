@@ -166,7 +166,8 @@ class Classifier(Component):
         """Problems with the input this classifier would get, as ``(param, message)`` pairs.
 
         Called while a config is validated, before any audio is read, for a sequence
-        classifier with ``shape`` = (frames, channels) of its extractor (the mask left out).
+        classifier with ``shape`` = (frames, channels) of its extractor (the mask left out);
+        the built-in sequence classifiers also refuse such input in ``fit``.
         """
         return []
 

@@ -301,6 +301,8 @@ def input_kind_problems(config: dict, registry) -> list[tuple[str, str]]:
 
     A sequence extractor stands alone (its frames go to the classifier unchanged, so
     there are no selectors), and only a classifier with ``input = "sequence"`` takes it.
+    When the kinds match, the classifier's ``check_input`` judges the extractor's frame
+    shape (its problems reported under ``classifier.params``).
     """
     features, classifier = config.get("features"), config.get("classifier")
     if not features or None in features or not classifier:
