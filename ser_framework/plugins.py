@@ -32,6 +32,7 @@ DEFAULT_PLUGINS = (
     "ser_plugins.features",
     "ser_plugins.features_voice",
     "ser_plugins.features_quality",
+    "ser_plugins.features_modulation",
     "ser_plugins.features_opensmile",
     "ser_plugins.features_frames",
     "ser_plugins.balancers",

@@ -19,7 +19,7 @@ from ser_frontends.cli.main import cli
 HERE = Path(__file__).parent
 BUILT_IN = {
     "dataset": {"ravdess", "folder"},
-    "feature": {"mfcc", "chroma", "spectral_contrast", "tonnetz", "voice_band", "voice_quality", "opensmile",
+    "feature": {"mfcc", "chroma", "spectral_contrast", "tonnetz", "voice_band", "voice_quality", "modulation", "opensmile",
                 "log_mel_frames", "mfcc_frames"},
     "balancer": {"upsample", "none"},
     "selector": {"standard_scaler", "select_k_best", "pca", "autoencoder"},
