@@ -40,8 +40,8 @@ model: $(STAMP)
 	$(BIN)/ser train configs/default.yaml -o runs/default --force
 	$(BIN)/ser train configs/default-crnn.yaml -o runs/default-crnn --force
 	$(BIN)/ser train configs/default-profile.yaml -o runs/default-profile --force
-	$(BIN)/ser fuse runs/default/model runs/default-crnn/model --profile-member runs/default-profile/model \
-	  --profile-weight 2 \
+	$(BIN)/ser fuse runs/default/model runs/default-crnn/model -w 2,1 \
+	  --profile-member runs/default-profile/model --profile-weight 2 \
 	  -o ser_framework/default_model --force
 
 clean:
