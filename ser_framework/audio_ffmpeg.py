@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import NotAudioError
+from .errors import NotAudioError, SerError
 
 #: the containers recognised by their leading bytes (see :func:`sniff`), as a reader names them
 CONTAINERS = {"mp4": "MP4", "matroska": "WebM", "adts": "ADTS", "amr": "AMR", "asf": "ASF"}
@@ -153,6 +153,9 @@ def encode(y: np.ndarray, sr: int, codec: str) -> tuple[bytes, int]:
     from .audio import resample, to_mono
 
     container, encoder, bit_rate, rates = ROUND_TRIPS[codec]
+    if encoder not in av.codecs_available:  # PyAV's wheels choose the encoders they bundle (18.1 dropped AMR-NB)
+        raise SerError(f"this FFmpeg build (PyAV {av.__version__}) has no {encoder} encoder, so it cannot make "
+                       f"{codec.upper()} files; the versions of the 'av' package that ser-framework requires have it")
     rate = sr if sr in rates else min([r for r in rates if r > sr] or [rates[-1]])
     x = np.ascontiguousarray(resample(to_mono(np.asarray(y)), sr, rate), dtype=np.float32)
     buf = io.BytesIO()

@@ -431,3 +431,15 @@ def test_encode_audio_makes_a_mono_file_of_the_codec(codec, rate, tmp_path):
     info = audio_info(path)
     assert (encoded_at, info.channels, info.sample_rate) == (rate, 1, rate)
     assert info.format.startswith({"aac": "AAC in MP4", "opus": "OPUS in WebM", "amr": "AMRNB in AMR"}[codec])
+
+
+def test_encode_audio_without_the_encoder_says_so(monkeypatch):
+    """A PyAV build without an encoder (18.1's wheels dropped AMR-NB) is a one-line error, not FFmpeg's."""
+    import av
+
+    from ser_framework import SerError, encode_audio
+
+    monkeypatch.setattr(av, "codecs_available", set(av.codecs_available) - {"libopencore_amrnb"})
+    with pytest.raises(SerError, match=r"has no libopencore_amrnb encoder, so it cannot make AMR files"):
+        encode_audio(_tone(1.0, sr=8000), 8000, "amr")
+    assert encode_audio(_tone(1.0, sr=16000), 16000, "aac")[1] == 16000  # the others still work
