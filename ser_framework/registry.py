@@ -6,6 +6,7 @@ reported with its path) and only then calls the class.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,7 +122,7 @@ class Registry:
             for field in _params.path_fields(spec.Params):
                 value = raw.get(field)
                 if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
-                    raw[field] = str(Path(base_dir) / value)
+                    raw[field] = os.path.normpath(Path(base_dir) / value)  # configs/../x -> x: one name per file
         model, found = _params.validate(spec.Params, raw, f"{path}.params")
         problems.extend(found)
         return None if model is None else (spec, model)

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from conftest import SYNTH_SR, synth_tone, tiny_config_dict
 
 from ser_framework import get_registry
+from ser_framework.config import load_config
 from ser_framework.evaluation import classification_report_text, compute_metrics, confusion_title
 from ser_frontends.cli.main import cli
 
@@ -87,11 +88,13 @@ def test_relative_roots_resolve_against_the_config_folder(synthetic_corpus_dir, 
     monkeypatch.chdir(tmp_path)  # somewhere else entirely
     ok = CliRunner().invoke(cli, ["validate", str(config)])
     assert ok.exit_code == 0, ok.output
+    # one name per folder (configs/../data is data), so runs made from configs in other folders compare clip by clip
+    assert load_config(config)[0]["dataset"]["params"]["root"] == str(project / "data")
     raw["dataset"]["params"]["root"] = "../no-such-folder"
     config.write_text(yaml.safe_dump(raw))
     bad = CliRunner().invoke(cli, ["validate", str(config)])
     assert bad.exit_code == 1
-    assert f"dataset.params.root: not found: {project / 'configs' / '../no-such-folder'}" in bad.stderr
+    assert f"dataset.params.root: not found: {project / 'no-such-folder'}" in bad.stderr
 
 
 def test_metrics_on_a_subset_of_the_model_labels():
