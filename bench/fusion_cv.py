@@ -23,6 +23,14 @@ from a paired bootstrap over the test speakers (whole speakers drawn with replac
 
     .venv/bin/python bench/fusion_cv.py runs/sn-vq-cv runs/sn-crnn-cv --shared-clips --weights 2,1 \
         --against runs/sn-vq-cv runs/crnn-aug-cv --against-weights 2,1
+
+With ``--conditions`` the geometric-mean fusion is scored under every robustness condition the
+runs scored (runs trained with ``evaluation.conditions``, which keep ``condition_predictions.csv``):
+each member's degraded clips calibrated with its clean cross-fitted temperatures, then fused; per
+condition accuracy, UAR, its share of the clean UAR, ECE and the ECE a perfectly calibrated model
+would show on as many clips:
+
+    .venv/bin/python bench/fusion_cv.py runs/mod-cond-cv runs/crnn-aug-cond-cv --weights 2,1 --conditions
 """
 from __future__ import annotations
 
@@ -32,8 +40,10 @@ from pathlib import Path
 from ser_framework import (
     calibrate_fusion,
     compute_metrics,
+    condition_report,
     expected_calibration_error,
     fuse_probabilities,
+    fused_conditions,
     fused_out_of_fold,
     paired_uar_difference,
 )
@@ -55,8 +65,12 @@ def main(argv=None):
     parser.add_argument("--against", nargs="+", type=Path, default=[],
                         help="run directories of a second fusion to compare with (same clips, labels and folds)")
     parser.add_argument("--against-weights", default=None, help="comma-separated weights of --against")
+    parser.add_argument("--conditions", action="store_true",
+                        help="score the geometric-mean fusion under every robustness condition the runs scored")
     args = parser.parse_args(argv)
     weights = _weights(args.weights, args.runs)
+    if args.conditions:
+        return conditions(args.runs, weights, args.shared_clips)
     if args.against:
         return compare(args.runs, weights, args.against, _weights(args.against_weights, args.against),
                        args.shared_clips)
@@ -81,6 +95,23 @@ def _weights(text, runs) -> list[float]:
     if len(weights) != len(runs):
         raise SystemExit(f"{len(weights)} weights for {len(runs)} runs")
     return weights
+
+
+def conditions(runs, weights, shared_clips: bool) -> None:
+    """The geometric-mean fusion under each condition: accuracy, UAR, share of clean, ECE and its floor."""
+    base, fused = fused_conditions(runs, weights, shared_clips=shared_clips)
+    report = condition_report(base["y"], fused, base["labels"])
+    print(f"protocol: the runs' out-of-fold predictions (folds as in {runs[0]}), n = {len(base['y'])} clips per "
+          f"condition{' tested by every run' if shared_clips else ''}; each member calibrated cross-fitted on its "
+          f"clean clips; geometric mean, weights {weights}")
+    print("| condition | accuracy | UAR | × clean | ECE | ECE floor (mean / 95th pct.) |\n|---|---|---|---|---|---|")
+    for name, m in report["conditions"].items():
+        ratio = "" if name == "clean" else f"{m['uar_ratio']:.2f}"
+        print(f"| {name} | {m['accuracy']:.3f} | {m['uar']:.3f} | {ratio} | {m['ece']:.3f} | "
+              f"{m['ece_floor']:.3f} / {m['ece_floor_p95']:.3f} |")
+    worst = report["worst_condition"]
+    if worst:
+        print(f"worst condition: {worst['name']} (UAR {worst['uar']:.3f}, {worst['uar_ratio']:.2f} × clean)")
 
 
 def compare(runs, weights, against, against_weights, shared_clips: bool) -> None:

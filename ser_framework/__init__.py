@@ -48,7 +48,7 @@ _LAZY = {
     # sweeps and ensembles
     "plan_sweep": "sweep", "run_sweep": "sweep", "markdown_table": "sweep_table",
     "fuse_bundles": "fusion", "fuse_probabilities": "fusion", "calibrate_fusion": "fusion",
-    "fused_out_of_fold": "fusion",
+    "fused_out_of_fold": "fusion", "fused_conditions": "fusion",
     # robustness: evaluation conditions and augmented copies
     "CONDITIONS": "conditions", "condition_report": "conditions", "conditions_report_text": "conditions:report_text",
     # bundles and prediction

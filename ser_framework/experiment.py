@@ -290,6 +290,11 @@ def run_training(config: dict, registry, run_dir, *, progress: bool = True, over
         for j, lab in enumerate(labels):
             preds[f"p_{lab}"] = proba[:, j]
         preds.to_csv(tmp / "predictions.csv", index=False)
+        if scorer is not None and len(scorer.proba) > 1:  # each degraded condition's raw probabilities, same rows
+            degraded = [preds[["path", "speaker", "label", "fold"]].assign(condition=name, **{
+                f"p_{lab}": p[:, j] for j, lab in enumerate(labels)}) for name, p in scorer.proba.items()
+                if name != "clean"]
+            pd.concat(degraded, ignore_index=True).to_csv(tmp / "condition_predictions.csv", index=False)
         full_table.to_parquet(tmp / "features.parquet", index=False)
         save_bundle(final, tmp / "model", manifest_extra, registry=registry)
     return RunResult(run_dir, metrics, run_dir / "model")

@@ -111,6 +111,30 @@ def _only_clips(member: dict, paths: set) -> dict:
     return out
 
 
+def _aligned_members(runs, shared_clips: bool) -> list[dict]:
+    """Each run's out-of-fold dict (:func:`_run_out_of_fold`), checked to share clips, labels and folds."""
+    members = [_run_out_of_fold(r) for r in runs]
+    if shared_clips:
+        shared = set.intersection(*(set(m["path"]) for m in members))
+        if not shared:
+            raise BundleError(f"{', '.join(map(str, runs))}: no clip tested by every run")
+        members = [_only_clips(m, shared) for m in members]
+    base = members[0]
+    for run, m in zip(runs[1:], members[1:]):
+        if m["labels"] != base["labels"] or not m["path"].equals(base["path"]) or \
+                not np.array_equal(m["fold"], base["fold"]):
+            raise BundleError(f"{run}: not the same clips, labels and folds as {runs[0]}")
+    return members
+
+
+def _calibrations(members: list[dict]) -> list:
+    """Each member's cross-fitted :class:`~ser_framework.calibration.Calibration`, as its run's report has it."""
+    from .calibration import calibrate_out_of_fold
+
+    return [calibrate_out_of_fold(m["y"], m["proba"], m["fold"], m["speaker"], m["evaluation"], m["seed"],
+                                  fit_predict=None) for m in members]
+
+
 def fused_out_of_fold(runs, weights=None, mean: str = "geometric", shared_clips: bool = False):
     """The runs' out-of-fold predictions fused as a fused bundle fuses its members.
 
@@ -124,24 +148,51 @@ def fused_out_of_fold(runs, weights=None, mean: str = "geometric", shared_clips:
 
     Returns ``(first run's out-of-fold dict, [each member's calibrated probabilities], fused probabilities)``.
     """
-    from .calibration import calibrate_out_of_fold
+    runs = [Path(r) for r in runs]
+    members = _aligned_members(runs, shared_clips)
+    calibrated = [cal.calibrated for cal in _calibrations(members)]
+    weights = [1.0] * len(runs) if weights is None else weights
+    return members[0], calibrated, fuse_probabilities(calibrated, weights, mean)
+
+
+CONDITION_PREDICTIONS = "condition_predictions.csv"
+
+
+def fused_conditions(runs, weights=None, mean: str = "geometric", shared_clips: bool = False) -> dict:
+    """The runs' out-of-fold predictions under each robustness condition, fused as :func:`fused_out_of_fold` does.
+
+    A run trained with ``evaluation.conditions`` keeps each condition's
+    probabilities in ``condition_predictions.csv``. Each member's rows are
+    calibrated with the temperatures its clean out-of-fold predictions gave
+    (cross-fitted: each fold's clips with the temperature of the other folds,
+    as the run's conditions report does), then fused. Only the conditions every
+    run scored are returned, ``clean`` first.
+
+    Returns ``(first run's out-of-fold dict, {condition: fused probabilities})``.
+    """
+    import pandas as pd
 
     runs = [Path(r) for r in runs]
-    members = [_run_out_of_fold(r) for r in runs]
-    if shared_clips:
-        shared = set.intersection(*(set(m["path"]) for m in members))
-        if not shared:
-            raise BundleError(f"{', '.join(map(str, runs))}: no clip tested by every run")
-        members = [_only_clips(m, shared) for m in members]
-    base = members[0]
-    for run, m in zip(runs[1:], members[1:]):
-        if m["labels"] != base["labels"] or not m["path"].equals(base["path"]) or \
-                not np.array_equal(m["fold"], base["fold"]):
-            raise BundleError(f"{run}: not the same clips, labels and folds as {runs[0]}")
-    calibrated = [calibrate_out_of_fold(m["y"], m["proba"], m["fold"], m["speaker"], m["evaluation"], m["seed"],
-                                        fit_predict=None).calibrated for m in members]
+    members = _aligned_members(runs, shared_clips)
+    calibrations = _calibrations(members)
+    per_run = []
+    for run, m in zip(runs, members):
+        file = run / CONDITION_PREDICTIONS
+        if not file.is_file():
+            raise BundleError(f"{run}: no {CONDITION_PREDICTIONS} (train it with evaluation.conditions to score "
+                              f"the robustness conditions)")
+        table = pd.read_csv(file)
+        table = table[table["fold"] >= 0]
+        columns = [f"p_{lab}" for lab in m["labels"]]
+        per_run.append({name: part.set_index("path").loc[m["path"], columns].to_numpy(dtype=np.float64)
+                        for name, part in table.groupby("condition", sort=False)})
+    names = [n for n in per_run[0] if all(n in p for p in per_run[1:])]
     weights = [1.0] * len(runs) if weights is None else weights
-    return base, calibrated, fuse_probabilities(calibrated, weights, mean)
+    fused = {"clean": fuse_probabilities([c.calibrated for c in calibrations], weights, mean)}
+    for name in names:
+        fused[name] = fuse_probabilities([cal.apply(p[name], m["fold"]) for cal, p, m in
+                                          zip(calibrations, per_run, members)], weights, mean)
+    return members[0], fused
 
 
 def calibrate_fusion(runs, weights=None, mean: str = "geometric", shared_clips: bool = False):

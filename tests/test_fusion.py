@@ -272,7 +272,8 @@ def test_a_profile_temperature_tempers_only_the_answers_with_a_profile(members, 
 
 @pytest.fixture(scope="module")
 def cv_members(synthetic_corpus_dir, tmp_path_factory):
-    """Two cross-validated runs (speaker-grouped 2-fold, calibrated) of the same clips, different features."""
+    """Two cross-validated runs (speaker-grouped 2-fold, calibrated, two conditions) of the same clips, different
+    features."""
     from ser_framework.config import validate
     from ser_framework.experiment import run_training
     from ser_framework.plugins import get_registry
@@ -283,7 +284,8 @@ def cv_members(synthetic_corpus_dir, tmp_path_factory):
     for name, features in (("a", [{"name": "mfcc"}]), ("b", [{"name": "spectral_contrast"}])):
         raw = tiny_config_dict(synthetic_corpus_dir, out)
         raw["features"] = features
-        raw["evaluation"] = {"protocol": "group_kfold", "n_splits": 2, "calibrate": True, "refit": False}
+        raw["evaluation"] = {"protocol": "group_kfold", "n_splits": 2, "calibrate": True, "refit": False,
+                             "conditions": ["resample_8k", "pink_10db"]}
         runs.append(run_training(validate(raw, registry), registry, out / name, progress=False).run_dir)
     return runs
 
@@ -385,3 +387,43 @@ def test_the_fusion_benchmark_compares_two_fusions_by_speaker(cv_members):
     bad = subprocess.run([sys.executable, str(script), str(a), str(b), "--weights", "1"], capture_output=True,
                          text=True, timeout=300)
     assert bad.returncode != 0 and "1 weights for 2 runs" in bad.stderr
+
+
+def test_fused_conditions_score_the_fusion_under_each_condition(cv_members, tmp_path):
+    """A run keeps each condition's probabilities; fused, one run reproduces its own conditions report."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    from ser_framework import condition_report, fused_conditions, fused_out_of_fold
+
+    a, b = cv_members
+    kept = pd.read_csv(a / "condition_predictions.csv")
+    assert sorted(kept["condition"].unique()) == ["pink_10db", "resample_8k"]
+    assert len(kept) == 2 * len(pd.read_csv(a / "predictions.csv"))
+    base, fused = fused_conditions([a])
+    assert list(fused) == ["clean", "resample_8k", "pink_10db"]
+    report = condition_report(base["y"], fused, base["labels"])["conditions"]
+    own = json.loads((a / "metrics.json").read_text())["conditions"]
+    for name in fused:  # the member calibrated as its run's report calibrates it
+        assert report[name]["uar"] == pytest.approx(own[name]["uar"], abs=1e-9)
+        assert report[name]["ece"] == pytest.approx(own[name]["ece"], abs=1e-9)
+    both, fused2 = fused_conditions([a, b], [2, 1])
+    np.testing.assert_allclose(fused2["clean"], fused_out_of_fold([a, b], [2, 1])[2])
+    assert not np.allclose(fused2["pink_10db"], fused2["clean"])
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "fusion_cv.py"
+    proc = subprocess.run([sys.executable, str(script), str(a), str(b), "--weights", "2,1", "--conditions"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    both_report = condition_report(both["y"], fused2, both["labels"])["conditions"]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("| pink_10db |"))
+    assert f" | {both_report['pink_10db']['uar']:.3f} | " in line and f" | {both_report['pink_10db']['ece']:.3f} | " in line
+
+    bare = tmp_path / "bare"
+    shutil.copytree(b, bare)
+    (bare / "condition_predictions.csv").unlink()
+    with pytest.raises(BundleError, match="no condition_predictions.csv"):
+        fused_conditions([a, bare])
