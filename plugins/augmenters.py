@@ -249,6 +249,48 @@ class Pad(Augmenter):
         return (z + colored_noise(len(z), rng) * np.float32(10 ** (level / 20))).astype(np.float32)
 
 
+class Speed(Augmenter):
+    """Another voice: play the clip faster or slower (resampling, as a tape would), which moves the pitch,
+    the formants and the tempo together by the same factor, the way another speaker's vocal tract and
+    speaking rate differ (Kaldi's speed perturbation)."""
+
+    name = "speed"
+
+    class Params(Params):
+        min_factor: float = Field(0.9, ge=0.5, le=2.0, description="slowest speed (1 unchanged; 0.9 is 1.8 semitones lower)")
+        max_factor: float = Field(1.1, ge=0.5, le=2.0, description="fastest speed")
+        p: float = Field(0.5, ge=0.0, le=1.0, description="probability of applying it")
+
+        check_factor = _range("min_factor", "max_factor")
+
+    def apply(self, y, sr, rng):
+        import soxr
+
+        factor = _draw(rng, self.params.min_factor, self.params.max_factor)
+        return soxr.resample(np.asarray(y, np.float32), sr * factor, sr, quality="HQ").astype(np.float32, copy=False)
+
+
+class PitchShift(Augmenter):
+    """Another voice at the same tempo: shift the pitch and formants by a number of semitones (audiomentations
+    PitchShift, librosa's phase vocoder and resampling)."""
+
+    name = "pitch_shift"
+
+    class Params(Params):
+        min_semitones: float = Field(-2.0, ge=-12, le=12, description="lowest shift (semitones)")
+        max_semitones: float = Field(2.0, ge=-12, le=12, description="highest shift (semitones)")
+        p: float = Field(0.5, ge=0.0, le=1.0, description="probability of applying it")
+
+        check_semitones = _range("min_semitones", "max_semitones")
+
+    def apply(self, y, sr, rng):
+        import audiomentations
+
+        shift = _draw(rng, self.params.min_semitones, self.params.max_semitones)
+        transform = audiomentations.PitchShift(min_semitones=shift, max_semitones=shift, p=1.0)
+        return np.asarray(transform(samples=np.asarray(y, np.float32), sample_rate=sr), dtype=np.float32)
+
+
 class Quantize(Augmenter):
     """Clip to full scale and round to 16-bit PCM (what saving a WAV file does)."""
 
@@ -336,7 +378,7 @@ def _fit(y: np.ndarray, n: int) -> np.ndarray:
     return y[:n] if len(y) >= n else np.pad(y, (0, n - len(y)))
 
 
-BUILT_IN = (Resample, Noise, Gain, Reverb, Codec, Trim, Pad, Quantize, WebRTC)
+BUILT_IN = (Resample, Noise, Gain, Reverb, Codec, Trim, Pad, Speed, PitchShift, Quantize, WebRTC)
 
 
 @hookimpl

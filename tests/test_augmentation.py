@@ -21,7 +21,8 @@ from ser_plugins.augmenters import active_power
 
 HERE = Path(__file__).parent
 SR = 16000
-BUILT_IN_AUGMENTERS = ("resample", "noise", "gain", "reverb", "codec", "trim", "pad", "quantize", "webrtc")
+BUILT_IN_AUGMENTERS = ("resample", "noise", "gain", "reverb", "codec", "trim", "pad", "speed", "pitch_shift", "quantize",
+                       "webrtc")
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +65,9 @@ def test_augmenter_keeps_the_rate_and_is_deterministic(registry, name):
     elif name == "pad":
         p = augmenter.params
         assert 2 * p.min_seconds * SR <= len(a) - len(y) <= 2 * p.max_seconds * SR + 2
+    elif name == "speed":
+        p = augmenter.params
+        assert len(y) / p.max_factor - 2 <= len(a) <= len(y) / p.min_factor + 2
     else:
         assert abs(len(a) - len(y)) <= 2  # same rate in and out: same duration
 
@@ -123,6 +127,38 @@ def test_gain_reverb_codec_trim_pad_do_what_they_say(registry):
                     max_level_dbfs=-60).apply(y, SR, rng(0))
     assert len(padded) == len(y) + 2 * SR
     assert abs(10 * np.log10(np.mean(padded[: SR].astype(np.float64) ** 2)) + 60) < 0.5
+
+
+def _f0(y, sr) -> float:
+    """The fundamental of a harmonic signal: the strongest autocorrelation lag between 2.5 and 12.5 ms."""
+    y = np.asarray(y, np.float64)
+    ac = np.correlate(y, y, "full")[len(y) - 1:]
+    lo, hi = int(sr / 400), int(sr / 80)
+    lag = lo + int(np.argmax(ac[lo:hi]))
+    a, b, c = ac[lag - 1: lag + 2]  # parabolic interpolation of the peak
+    return sr / (lag + 0.5 * (a - c) / (a - 2 * b + c))
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.12])
+def test_speed_moves_pitch_and_tempo_together(registry, factor):
+    y, mask = voiced()
+    fast = _build(registry, "speed", min_factor=factor, max_factor=factor, p=1.0).apply(y, SR, np.random.default_rng(0))
+    assert abs(len(fast) - len(y) / factor) <= 2  # the tempo
+    part = slice(int(0.6 * SR), int(0.8 * SR))  # inside the second voiced stretch, before and after
+    moved = slice(int(part.start / factor), int(part.stop / factor))
+    assert _f0(fast[moved], SR) / _f0(y[part], SR) == pytest.approx(factor, rel=0.01)  # the pitch
+
+
+@pytest.mark.parametrize("semitones", [-2.0, 3.0])
+def test_pitch_shift_moves_the_pitch_and_keeps_the_tempo(registry, semitones):
+    y, mask = voiced()
+    shifted = _build(registry, "pitch_shift", min_semitones=semitones, max_semitones=semitones,
+                     p=1.0).apply(y, SR, np.random.default_rng(0))
+    assert len(shifted) == len(y)
+    part = slice(int(0.6 * SR), int(0.8 * SR))
+    assert _f0(shifted[part], SR) / _f0(y[part], SR) == pytest.approx(2 ** (semitones / 12), rel=0.01)
+    silent = slice(int(0.05 * SR), int(0.4 * SR))  # the stretches stay where they were
+    assert np.mean(shifted[silent] ** 2) < 1e-3 * np.mean(shifted[part] ** 2)
 
 
 @pytest.mark.parametrize("fmt, sr", [("aac", SR), ("aac", 22050), ("opus", SR), ("opus", 22050), ("opus", 11025),
