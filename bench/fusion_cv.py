@@ -67,10 +67,13 @@ def main(argv=None):
     parser.add_argument("--against-weights", default=None, help="comma-separated weights of --against")
     parser.add_argument("--conditions", action="store_true",
                         help="score the geometric-mean fusion under every robustness condition the runs scored")
+    parser.add_argument("--own-temperature", action="store_true",
+                        help="with --conditions: the fusion with its own temperature (ser fuse --calibrate-on), "
+                             "nested cross-fitted")
     args = parser.parse_args(argv)
     weights = _weights(args.weights, args.runs)
     if args.conditions:
-        return conditions(args.runs, weights, args.shared_clips)
+        return conditions(args.runs, weights, args.shared_clips, args.own_temperature)
     if args.against:
         return compare(args.runs, weights, args.against, _weights(args.against_weights, args.against),
                        args.shared_clips)
@@ -97,13 +100,14 @@ def _weights(text, runs) -> list[float]:
     return weights
 
 
-def conditions(runs, weights, shared_clips: bool) -> None:
+def conditions(runs, weights, shared_clips: bool, own_temperature: bool = False) -> None:
     """The geometric-mean fusion under each condition: accuracy, UAR, share of clean, ECE and its floor."""
-    base, fused = fused_conditions(runs, weights, shared_clips=shared_clips)
+    base, fused = fused_conditions(runs, weights, shared_clips=shared_clips, own_temperature=own_temperature)
     report = condition_report(base["y"], fused, base["labels"])
     print(f"protocol: the runs' out-of-fold predictions (folds as in {runs[0]}), n = {len(base['y'])} clips per "
           f"condition{' tested by every run' if shared_clips else ''}; each member calibrated cross-fitted on its "
-          f"clean clips; geometric mean, weights {weights}")
+          f"clean clips; geometric mean, weights {weights}"
+          + ("; the fused temperature of each fold fitted on the other folds" if own_temperature else ""))
     print("| condition | accuracy | UAR | × clean | ECE | ECE floor (mean / 95th pct.) |\n|---|---|---|---|---|---|")
     for name, m in report["conditions"].items():
         ratio = "" if name == "clean" else f"{m['uar_ratio']:.2f}"

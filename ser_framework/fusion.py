@@ -158,7 +158,8 @@ def fused_out_of_fold(runs, weights=None, mean: str = "geometric", shared_clips:
 CONDITION_PREDICTIONS = "condition_predictions.csv"
 
 
-def fused_conditions(runs, weights=None, mean: str = "geometric", shared_clips: bool = False) -> dict:
+def fused_conditions(runs, weights=None, mean: str = "geometric", shared_clips: bool = False,
+                     own_temperature: bool = False) -> dict:
     """The runs' out-of-fold predictions under each robustness condition, fused as :func:`fused_out_of_fold` does.
 
     A run trained with ``evaluation.conditions`` keeps each condition's
@@ -166,7 +167,9 @@ def fused_conditions(runs, weights=None, mean: str = "geometric", shared_clips: 
     calibrated with the temperatures its clean out-of-fold predictions gave
     (cross-fitted: each fold's clips with the temperature of the other folds,
     as the run's conditions report does), then fused. Only the conditions every
-    run scored are returned, ``clean`` first.
+    run scored are returned, ``clean`` first. With ``own_temperature`` the fused
+    probabilities of each fold then get the fused temperature
+    :func:`calibrate_fusion` fitted without that fold (``ser fuse --calibrate-on``).
 
     Returns ``(first run's out-of-fold dict, {condition: fused probabilities})``.
     """
@@ -192,25 +195,54 @@ def fused_conditions(runs, weights=None, mean: str = "geometric", shared_clips: 
     for name in names:
         fused[name] = fuse_probabilities([cal.apply(p[name], m["fold"]) for cal, p, m in
                                           zip(calibrations, per_run, members)], weights, mean)
+    if own_temperature:
+        own = calibrate_fusion(runs, weights, mean, shared_clips)
+        fused = {name: own.apply(p, members[0]["fold"]) for name, p in fused.items()}
     return members[0], fused
 
 
 def calibrate_fusion(runs, weights=None, mean: str = "geometric", shared_clips: bool = False):
-    """The fused model's own :class:`~ser_framework.calibration.Calibration`, fitted on :func:`fused_out_of_fold`.
+    """The fused model's own :class:`~ser_framework.calibration.Calibration`, fitted on the runs' out-of-fold predictions.
 
-    Its temperature is fitted on all the fused out-of-fold clips; its ECE
-    "after" is cross-fitted (each fold calibrated with a temperature fitted on
-    the other folds), so it is never judged on the clips it was fitted on.
+    The temperature is fitted on the fusion of every tested clip's raw
+    out-of-fold probabilities, each member calibrated with its own temperature
+    (the one its bundle applies). The ECE "after" is nested cross-fitted, as a
+    new speaker would meet the fused bundle: for each fold, every member's
+    temperature and then the fused temperature are fitted on the other folds
+    only, and the fold's clips are fused and calibrated with them. (Fitting the
+    fused temperature on members that were each calibrated cross-fitted would
+    let every fold's clips into the members' temperatures of the folds the fused
+    one is fitted on; a second temperature fitted that way made even a member
+    fused with itself, whose right fused temperature is 1, worse.)
     """
-    from .calibration import calibrate_out_of_fold
+    from .calibration import Calibration, apply_temperature, expected_calibration_error, fit_temperature
 
-    base, _, fused = fused_out_of_fold(runs, weights, mean, shared_clips)
-    cal = calibrate_out_of_fold(base["y"], fused, base["fold"], base["speaker"], base["evaluation"], base["seed"],
-                                fit_predict=None)
-    cal.fitted_on = (f"the fused out-of-fold predictions of all {cal.n} clips the members' runs tested (each "
-                     f"member calibrated cross-fitted); ECE after calibration is cross-fitted: each fold's clips "
-                     f"calibrated with a temperature fitted on the other folds")
-    return cal
+    runs = [Path(r) for r in runs]
+    members = _aligned_members(runs, shared_clips)
+    calibrations = _calibrations(members)
+    weights = [1.0] * len(runs) if weights is None else weights
+    y, fold = members[0]["y"], members[0]["fold"]
+
+    def fused(temperatures, rows):
+        return fuse_probabilities([apply_temperature(m["proba"][rows], t) for m, t in zip(members, temperatures)],
+                                  weights, mean)
+
+    everything = np.ones(len(y), dtype=bool)
+    temperature = fit_temperature(y, fused([c.temperature for c in calibrations], everything))
+    plain, calibrated = np.empty_like(members[0]["proba"]), np.empty_like(members[0]["proba"])
+    fold_temperatures = {}
+    for k in np.unique(fold):
+        own = fold == k
+        members_t = [c.fold_temperatures[int(k)] for c in calibrations]  # each fitted without fold k
+        fold_temperatures[int(k)] = fit_temperature(y[~own], fused(members_t, ~own))
+        plain[own] = fused(members_t, own)
+        calibrated[own] = apply_temperature(plain[own], fold_temperatures[int(k)])
+    fitted_on = (f"the fused out-of-fold predictions of all {len(y)} clips the members' runs tested (each member "
+                 f"calibrated with its own temperature); ECE after calibration is nested cross-fitted: each fold's "
+                 f"clips fused and calibrated with member and fused temperatures fitted on the other folds")
+    return Calibration(temperature, fitted_on, expected_calibration_error(y, plain),
+                       expected_calibration_error(y, calibrated), int(len(y)), y, plain, calibrated, None,
+                       fold_temperatures)
 
 
 def _check_runs(members: list[Path], runs: list[Path]) -> None:
@@ -421,5 +453,5 @@ def load_fused(path: Path, manifest: dict, registry):
     return Bundle(path, manifest, model)
 
 
-__all__ = ["fuse_bundles", "fuse_probabilities", "fused_out_of_fold", "calibrate_fusion", "load_fused", "FusedModel",
-           "MEANS", "USES"]
+__all__ = ["fuse_bundles", "fuse_probabilities", "fused_out_of_fold", "fused_conditions", "calibrate_fusion",
+           "load_fused", "FusedModel", "MEANS", "USES"]

@@ -291,6 +291,8 @@ def cv_members(synthetic_corpus_dir, tmp_path_factory):
 
 
 def test_a_fused_bundle_gets_its_own_temperature_from_the_members_runs(cv_members, tmp_path):
+    import pandas as pd
+
     from ser_framework import apply_temperature, fit_temperature, fused_out_of_fold
 
     runs = cv_members
@@ -307,12 +309,106 @@ def test_a_fused_bundle_gets_its_own_temperature_from_the_members_runs(cv_member
     base, members, fused_oof = fused_out_of_fold(runs)
     assert len(members) == 2 and fused_oof.shape == (len(base["y"]), len(fused.labels))
     assert cal["n"] == len(base["y"]) and cal["runs"] == [str(r.resolve()) for r in runs]
-    assert fused.temperature == pytest.approx(fit_temperature(base["y"], fused_oof), abs=1e-4)
+    # fitted on the members' raw out-of-fold probabilities, each with the temperature its bundle applies
+    raw = [pd.read_csv(r / "predictions.csv").sort_values("path") for r in runs]
+    raw = [p[p["fold"] >= 0][[f"p_{lab}" for lab in fused.labels]].to_numpy() for p in raw]
+    as_shipped = fuse_probabilities([apply_temperature(p, load_bundle(b).temperature) for p, b in zip(raw, bundles)],
+                                    [1, 1])
+    assert fused.temperature == pytest.approx(fit_temperature(base["y"], as_shipped), abs=1e-4)
     assert fused.temperature != 1.0
     # the fused bundle's answer is the plain fusion with that temperature applied
     X = fused.pipeline.from_source(base["path"][0])[None]
     np.testing.assert_allclose(fused.predict_features(X), apply_temperature(plain.predict_features(X),
                                                                             fused.temperature), atol=1e-6)
+
+
+def _fake_cv_run(path, y, logits, speakers, folds):
+    """A run directory as ser train writes it for a speaker-grouped k-fold run, with these raw logits."""
+    import pandas as pd
+    import yaml
+
+    labels = ["a", "b", "c"]
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    proba = z / z.sum(axis=1, keepdims=True)
+    path.mkdir()
+    table = pd.DataFrame({"path": [f"clip{i:04d}.wav" for i in range(len(y))], "speaker": speakers,
+                          "label": [labels[i] for i in y], "predicted": [labels[i] for i in proba.argmax(1)],
+                          "fold": folds})
+    for j, lab in enumerate(labels):
+        table[f"p_{lab}"] = proba[:, j]
+    table.to_csv(path / "predictions.csv", index=False)
+    noisy = logits + np.random.default_rng(len(y)).normal(0, 2.0, logits.shape)  # a degraded condition
+    z = np.exp(noisy - noisy.max(axis=1, keepdims=True))
+    degraded = table[["path", "speaker", "label", "fold"]].assign(condition="pink_10db")
+    for j, lab in enumerate(labels):
+        degraded[f"p_{lab}"] = z[:, j] / z.sum(axis=1)
+    degraded.to_csv(path / "condition_predictions.csv", index=False)
+    (path / "config.yaml").write_text(yaml.safe_dump({"seed": 0, "evaluation": {
+        "protocol": "group_kfold", "n_splits": 4, "calibrate": True}}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def noisy_runs(tmp_path_factory):
+    """Two over-confident members (raw logits x 3) whose noise is independent: each alone is calibrated by a
+    temperature near 3; their geometric mean is more accurate than either, so it is then under-confident."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    y = rng.integers(0, 3, n)
+    speakers = np.array([f"spk{i % 16:02d}" for i in range(n)])
+    folds = np.array([int(s[3:]) % 4 for s in speakers])
+    out = tmp_path_factory.mktemp("noisy_runs")
+    runs = []
+    for name in ("a", "b"):
+        logits = 3.0 * (1.2 * np.eye(3)[y] + rng.normal(0, 1.0, (n, 3)))
+        runs.append(_fake_cv_run(out / name, y, logits, speakers, folds))
+    return runs
+
+
+def test_the_fused_temperature_is_judged_nested_so_a_run_fused_with_itself_needs_none(noisy_runs):
+    """A member fused with itself is the member: its fused temperature is 1 in every fold and its ECE unchanged.
+
+    Fitting the fused temperature on members calibrated cross-fitted (each fold with temperatures fitted on the
+    others) does not give that: every fold's clips are then in the member temperatures of the folds it is fitted
+    on. The evaluation fits member and fused temperatures without the fold it scores."""
+    from ser_framework import calibrate_fusion, expected_calibration_error, fused_out_of_fold
+
+    run = noisy_runs[0]
+    cal = calibrate_fusion([run, run], [2, 1])
+    base, (member, _), _ = fused_out_of_fold([run, run], [2, 1])
+    np.testing.assert_allclose(cal.raw, member, atol=1e-9)  # the plain fusion is the member, cross-fitted
+    assert cal.temperature == pytest.approx(1.0, abs=2e-3)
+    assert all(t == pytest.approx(1.0, abs=2e-3) for t in cal.fold_temperatures.values())
+    assert cal.ece == pytest.approx(expected_calibration_error(base["y"], member), abs=1e-3)
+
+
+def test_the_fused_temperature_sharpens_an_under_confident_fusion(noisy_runs):
+    from ser_framework import (
+        calibrate_fusion,
+        compute_metrics,
+        expected_calibration_error,
+        fused_conditions,
+        fused_out_of_fold,
+    )
+
+    base, members, fused = fused_out_of_fold(noisy_runs)
+    y = base["y"]
+    accuracy = [float(np.mean(p.argmax(1) == y)) for p in (*members, fused)]
+    assert accuracy[2] > max(accuracy[:2]) + 0.03  # independent errors: the fusion is right more often ...
+    assert fused.max(axis=1).mean() < accuracy[2] - 0.03  # ... than its confidence says
+    cal = calibrate_fusion(noisy_runs)
+    assert cal.temperature < 0.9 and all(t < 0.9 for t in cal.fold_temperatures.values())
+    assert cal.ece < 0.5 * cal.ece_raw and cal.ece_raw == pytest.approx(expected_calibration_error(y, fused))
+    assert compute_metrics(y, cal.calibrated.argmax(1), base["labels"])["uar"] == pytest.approx(
+        compute_metrics(y, fused.argmax(1), base["labels"])["uar"])  # a temperature never changes an answer
+    # under a condition, each fold's fusion gets the fused temperature fitted without that fold
+    _, plain = fused_conditions(noisy_runs)
+    _, tempered = fused_conditions(noisy_runs, own_temperature=True)
+    np.testing.assert_allclose(tempered["clean"], cal.calibrated, atol=1e-9)
+    np.testing.assert_allclose(tempered["pink_10db"], cal.apply(plain["pink_10db"], base["fold"]), atol=1e-9)
+    _, itself = fused_conditions([noisy_runs[0]] * 2, own_temperature=True)
+    _, member = fused_conditions([noisy_runs[0]])
+    np.testing.assert_allclose(itself["pink_10db"], member["pink_10db"], atol=2e-3)
 
 
 def test_fusion_calibration_refuses_runs_that_do_not_match(cv_members, members, tmp_path):
