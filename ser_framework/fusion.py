@@ -262,7 +262,7 @@ def _check_runs(members: list[Path], runs: list[Path]) -> None:
 
 def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwrite: bool = False,
                  calibrate_on=None, profile_member=None, replaces: int = 0, profile_weight=None,
-                 profile_temperature=None) -> Path:
+                 profile_temperature=None, temperature=None) -> Path:
     """Write a fused bundle at ``out`` from the bundle folders ``members`` (checked: loadable, same labels
     and audio settings). ``weights`` default to equal; they are normalised to sum 1.
 
@@ -270,7 +270,12 @@ def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwri
     or ``ser sweep``; the run whose ``model`` is that member), in the members'
     order. The fused bundle then gets a temperature of its own, fitted on the
     fused out-of-fold predictions (:func:`calibrate_fusion`); without it the
-    members' calibrated probabilities are fused as they are.
+    members' calibrated probabilities are fused as they are. ``temperature``:
+    the fused bundle's temperature given as a number instead (chosen on the
+    members' cross-validated runs, e.g. ``bench/fusion_cv.py --conditions
+    --own-temperature``, when the members are refits whose runs hold no
+    out-of-fold predictions); with a profile member it applies to the answers
+    without a profile only, unless ``profile_temperature`` is given.
 
     ``profile_member``: a bundle folder trained with ``speaker_normalisation``
     that takes the place of ``members[replaces]`` when a speaker profile is
@@ -294,6 +299,12 @@ def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwri
     if mean not in MEANS:
         raise BundleError(f"unknown mean '{mean}' (available: {', '.join(MEANS)})")
     uses = ["always"] * len(members)
+    if temperature is not None:
+        if calibrate_on:
+            raise BundleError("give the fused temperature either as a number or as the runs to fit it on, not both")
+        temperature = float(temperature)
+        if not np.isfinite(temperature) or temperature <= 0:
+            raise BundleError("the fused temperature must be a positive number")
     if profile_temperature is not None:
         if profile_member is None:
             raise BundleError("a profile temperature needs a profile member (--profile-member)")
@@ -330,6 +341,11 @@ def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwri
         _check_runs(members, runs)
         cal = calibrate_fusion(runs, weights, mean)
         calibration = {**cal.summary(), "runs": [str(r.resolve()) for r in runs]}
+    elif temperature is not None:
+        calibration = {"temperature": temperature, "fitted_on": "given to ser fuse --temperature; applied to the "
+                       "fused probabilities" + (" when no speaker profile is given" if profile_member else "")}
+        if profile_member is not None and profile_temperature is None:
+            profile_temperature = 1.0  # the answers with a profile stay as they were
     total = sum(w for w, use in zip(weights, uses) if use != "with_profile")
     with atomic_dir(Path(out), overwrite=overwrite) as tmp:
         entries, files = [], {}
@@ -359,7 +375,9 @@ def fuse_bundles(members, out, *, weights=None, mean: str = "geometric", overwri
             **({"profile_calibration": {
                 "temperature": profile_temperature,
                 "fitted_on": "given to ser fuse --profile-temperature; applied to the fused probabilities when a "
-                             "speaker profile is given"}} if profile_temperature is not None else {}),
+                             "speaker profile is given" if profile_temperature != 1.0 or temperature is None else
+                             "none (1.0): the fused temperature (ser fuse --temperature) applies without a profile "
+                             "only"}} if profile_temperature is not None else {}),
             "versions": library_versions(("ser-framework", "numpy"), python=True),
             "files": files,
         }

@@ -270,6 +270,39 @@ def test_a_profile_temperature_tempers_only_the_answers_with_a_profile(members, 
         load_bundle(tmp_path / "tempered")
 
 
+def test_a_given_fused_temperature_tempers_only_the_answers_without_a_profile(members, normalised_member,
+                                                                             synthetic_corpus_dir, tmp_path):
+    """ser fuse --temperature: refitted members hold no out-of-fold predictions, so the CV's choice is a number."""
+    from ser_framework import SpeakerProfile, apply_temperature
+
+    args = ["fuse", str(members[0]), str(members[1]), "--profile-member", str(normalised_member)]
+    result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "tempered"), "--temperature", "0.8"])
+    assert result.exit_code == 0, result.output
+    assert "fused probabilities at temperature 0.8" in result.output
+    assert CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "plain")]).exit_code == 0
+    tempered, plain = load_bundle(tmp_path / "tempered"), load_bundle(tmp_path / "plain")
+    assert tempered.manifest["calibration"]["temperature"] == 0.8
+    assert "--temperature" in tempered.manifest["calibration"]["fitted_on"]
+    assert tempered.profile_temperature == 1.0  # the answers with a profile stay as they were
+    clips = sorted(str(p) for p in synthetic_corpus_dir.glob("*/spk4_*.wav"))
+    rows = np.vstack([plain.pipeline.from_waveform(plain.pipeline.load(c)) for c in clips[3:6]])
+    without = plain.predict_features(rows)
+    np.testing.assert_allclose(tempered.predict_features(rows), apply_temperature(without, 0.8), atol=1e-6)
+    assert (tempered.predict_features(rows).max(axis=1) > without.max(axis=1)).all()  # T < 1 sharpens
+    profile = SpeakerProfile.enrol(plain, clips[:3], "ana")
+    np.testing.assert_allclose(tempered.predict_features(rows, profile=profile),
+                               plain.predict_features(rows, profile=profile), atol=1e-7)
+    # without a profile member it is the bundle's calibration; refused: not positive, or with --calibrate-on
+    alone = load_bundle(fuse_bundles(members, tmp_path / "alone", temperature=1.5))
+    assert alone.temperature == 1.5 and "profile_calibration" not in alone.manifest
+    for bad in (0, -2, float("inf")):
+        with pytest.raises(BundleError, match="fused temperature must be a positive number"):
+            fuse_bundles(members, tmp_path / "t1", temperature=bad)
+    with pytest.raises(BundleError, match="either as a number or as the runs"):
+        fuse_bundles(members, tmp_path / "t2", temperature=0.9, calibrate_on=[tmp_path, tmp_path])
+    assert not (tmp_path / "t1").exists() and not (tmp_path / "t2").exists()
+
+
 @pytest.fixture(scope="module")
 def cv_members(synthetic_corpus_dir, tmp_path_factory):
     """Two cross-validated runs (speaker-grouped 2-fold, calibrated, two conditions) of the same clips, different

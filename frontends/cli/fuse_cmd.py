@@ -17,6 +17,10 @@ from .common import handle_errors
               help="Each member's cross-validated run directory (ser train / ser sweep, the run whose model is "
                    "that member), repeated in the members' order: the fused bundle gets a temperature of its "
                    "own, fitted on the fused out-of-fold predictions.")
+@click.option("--temperature", type=float, default=None, metavar="T",
+              help="The fused bundle's temperature as a number, when the members are refits without "
+                   "out-of-fold predictions (chosen on their cross-validated runs: bench/fusion_cv.py "
+                   "--conditions --own-temperature); with a profile member, for the answers without a profile.")
 @click.option("--profile-member", type=click.Path(file_okay=False), default=None, metavar="BUNDLE",
               help="A bundle trained with speaker_normalisation, used in place of the member --replaces when a "
                    "clip comes with its speaker's profile (ser predict --profile, accounts in the app).")
@@ -29,8 +33,8 @@ from .common import handle_errors
                    "members' cross-validated runs: bench/fusion_cv.py --shared-clips) [default: none].")
 @click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
 @handle_errors
-def fuse(bundles, output, weights, mean, runs, profile_member, replaces, profile_weight, profile_temperature,
-         force):
+def fuse(bundles, output, weights, mean, runs, temperature, profile_member, replaces, profile_weight,
+         profile_temperature, force):
     """Fuse the model BUNDLES into one bundle that averages their calibrated probabilities.
 
     The members must share labels and audio settings; they are copied into the
@@ -47,8 +51,9 @@ def fuse(bundles, output, weights, mean, runs, profile_member, replaces, profile
             raise BundleError(f"--weights: expected numbers separated by commas, got {weights!r}") from None
     path = fuse_bundles(bundles, output, weights=values, mean=mean, overwrite=force, calibrate_on=runs or None,
                         profile_member=profile_member, replaces=replaces - 1, profile_weight=profile_weight,
-                        profile_temperature=profile_temperature)
-    click.echo(f"fused {len(bundles)} bundles ({mean} mean) → {path}")
+                        profile_temperature=profile_temperature, temperature=temperature)
+    at_t = "" if temperature is None else f", fused probabilities at temperature {temperature:g}"
+    click.echo(f"fused {len(bundles)} bundles ({mean} mean{at_t}) → {path}")
     if profile_member:
         at = "" if profile_weight is None else f" at weight {profile_weight:g}"
         tempered = "" if profile_temperature is None else f", fused probabilities at temperature {profile_temperature:g}"
