@@ -6,8 +6,8 @@ the run's report does it (cross-fitted: each fold's clips with a temperature
 fitted on the other folds), then fused with the geometric and the arithmetic
 mean, as a fused bundle (``ser fuse``) does with the members' calibrated
 probabilities, and once more with the fused model's own temperature (``ser fuse
---calibrate-on``; cross-fitted, so no clip is scored with a temperature fitted on
-it). The runs must share clips, labels and folds (the same config apart from the
+--calibrate-on``; nested cross-fitted: each fold's clips fused and calibrated with member and
+fused temperatures fitted on the other folds, so no clip is scored with a temperature fitted on it). The runs must share clips, labels and folds (the same config apart from the
 model, e.g. two combinations of one sweep). Prints accuracy,
 UAR, macro-F1 and ECE of each member and of each fusion, clean clips only.
 
@@ -89,7 +89,7 @@ def main(argv=None):
         fused = fuse_probabilities(members, weights, mean)
         print(row(f"fusion, {mean} mean", y, fused, labels))
         cal = calibrate_fusion(args.runs, weights, mean, args.shared_clips)  # the fused bundle's own temperature (ser fuse --calibrate-on)
-        print(row(f"fusion, {mean} mean, own temperature {cal.temperature:.2f} (cross-fitted)", y,
+        print(row(f"fusion, {mean} mean, own temperature {cal.temperature:.2f} (nested cross-fitted)", y,
                   cal.calibrated, labels))
 
 
@@ -113,6 +113,11 @@ def conditions(runs, weights, shared_clips: bool, own_temperature: bool = False)
         ratio = "" if name == "clean" else f"{m['uar_ratio']:.2f}"
         print(f"| {name} | {m['accuracy']:.3f} | {m['uar']:.3f} | {ratio} | {m['ece']:.3f} | "
               f"{m['ece_floor']:.3f} / {m['ece_floor_p95']:.3f} |")
+    if own_temperature:
+        cal = calibrate_fusion(runs, weights, shared_clips=shared_clips)
+        print(f"fused temperature (fitted on all {cal.n} clean clips; for ser fuse --temperature): "
+              f"{cal.temperature:.3f}; per fold, fitted without it: "
+              + ", ".join(f"{t:.3f}" for t in cal.fold_temperatures.values()))
     worst = report["worst_condition"]
     if worst:
         print(f"worst condition: {worst['name']} (UAR {worst['uar']:.3f}, {worst['uar_ratio']:.2f} × clean)")

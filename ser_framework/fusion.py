@@ -196,7 +196,7 @@ def fused_conditions(runs, weights=None, mean: str = "geometric", shared_clips: 
         fused[name] = fuse_probabilities([cal.apply(p[name], m["fold"]) for cal, p, m in
                                           zip(calibrations, per_run, members)], weights, mean)
     if own_temperature:
-        own = calibrate_fusion(runs, weights, mean, shared_clips)
+        own = _fused_calibration(members, calibrations, weights, mean)
         fused = {name: own.apply(p, members[0]["fold"]) for name, p in fused.items()}
     return members[0], fused
 
@@ -215,12 +215,15 @@ def calibrate_fusion(runs, weights=None, mean: str = "geometric", shared_clips: 
     one is fitted on; a second temperature fitted that way made even a member
     fused with itself, whose right fused temperature is 1, worse.)
     """
+    members = _aligned_members([Path(r) for r in runs], shared_clips)
+    weights = [1.0] * len(members) if weights is None else weights
+    return _fused_calibration(members, _calibrations(members), weights, mean)
+
+
+def _fused_calibration(members: list[dict], calibrations: list, weights, mean: str):
+    """:func:`calibrate_fusion` on members already read (:func:`_aligned_members`) and calibrated (:func:`_calibrations`)."""
     from .calibration import Calibration, apply_temperature, expected_calibration_error, fit_temperature
 
-    runs = [Path(r) for r in runs]
-    members = _aligned_members(runs, shared_clips)
-    calibrations = _calibrations(members)
-    weights = [1.0] * len(runs) if weights is None else weights
     y, fold = members[0]["y"], members[0]["fold"]
 
     def fused(temperatures, rows):
