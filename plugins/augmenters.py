@@ -60,7 +60,16 @@ def quantize16(y: np.ndarray) -> np.ndarray:
     return (np.round(np.clip(y, -1, 1 - 1 / 32768) * 32768) / 32768).astype(np.float32)
 
 
-def _soxr(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+def _audiomentations(transform: str, y: np.ndarray, sr: int, **drawn) -> np.ndarray:
+    """audiomentations' ``transform`` at p 1 with its values already ``drawn`` from our rng (zero-width ranges,
+    so audiomentations' own draw is a no-op and our seed alone decides the output)."""
+    import audiomentations
+
+    out = getattr(audiomentations, transform)(**drawn, p=1.0)(samples=np.asarray(y, np.float32), sample_rate=sr)
+    return np.asarray(out, dtype=np.float32)
+
+
+def _soxr(y: np.ndarray, sr_in: float, sr_out: float) -> np.ndarray:
     import soxr
 
     return soxr.resample(y, sr_in, sr_out, quality="HQ").astype(np.float32, copy=False)
@@ -128,12 +137,8 @@ class Gain(Augmenter):
         check_gain = _range("min_gain_db", "max_gain_db")
 
     def apply(self, y, sr, rng):
-        import audiomentations
-
         gain = _draw(rng, self.params.min_gain_db, self.params.max_gain_db)
-        # the gain is drawn from our rng; a zero-width range makes audiomentations' own draw a no-op
-        transform = audiomentations.Gain(min_gain_db=gain, max_gain_db=gain, p=1.0)
-        return np.asarray(transform(samples=np.asarray(y, np.float32), sample_rate=sr), dtype=np.float32)
+        return _audiomentations("Gain", y, sr, min_gain_db=gain, max_gain_db=gain)
 
 
 def synthetic_rir(sr: int, rt60: float, drr_db: float, rng: np.random.Generator) -> np.ndarray:
@@ -264,10 +269,8 @@ class Speed(Augmenter):
         check_factor = _range("min_factor", "max_factor")
 
     def apply(self, y, sr, rng):
-        import soxr
-
         factor = _draw(rng, self.params.min_factor, self.params.max_factor)
-        return soxr.resample(np.asarray(y, np.float32), sr * factor, sr, quality="HQ").astype(np.float32, copy=False)
+        return _soxr(np.asarray(y, np.float32), sr * factor, sr)  # read as if recorded at sr * factor
 
 
 class PitchShift(Augmenter):
@@ -284,11 +287,8 @@ class PitchShift(Augmenter):
         check_semitones = _range("min_semitones", "max_semitones")
 
     def apply(self, y, sr, rng):
-        import audiomentations
-
         shift = _draw(rng, self.params.min_semitones, self.params.max_semitones)
-        transform = audiomentations.PitchShift(min_semitones=shift, max_semitones=shift, p=1.0)
-        return np.asarray(transform(samples=np.asarray(y, np.float32), sample_rate=sr), dtype=np.float32)
+        return _audiomentations("PitchShift", y, sr, min_semitones=shift, max_semitones=shift)
 
 
 class Quantize(Augmenter):
